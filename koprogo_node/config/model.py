@@ -1,0 +1,160 @@
+"""The node's configuration as frozen, typed values.
+
+Every key is documented in config/node.example.toml; defaults live here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from .schema import option
+
+SERIAL_FORMATS = ("8N1", "7E1")
+P1_SPECS = (
+    "belgium",
+    "v5",
+    "v4",
+    "v3",
+    "v2_2",
+    "luxembourg",
+    "sweden",
+    "austria",
+    "iskra_ie",
+    "eon_hungary",
+    "easymeter",
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class NodeConfig:
+    building_id: str = option("unnamed-building", "short id, used as hostname")
+    name: str = option("", "human name of the building, shown on the dashboard")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TimeConfig:
+    trust: str = option(
+        "kernel", "when the wall clock is trusted", choices=("kernel", "always")
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetentionConfig:
+    raw_days: int = option(14, "raw readings", min=1)
+    r15m_days: int = option(400, "15-minute rollups", min=1)
+    r1h_days: int = option(1830, "hourly rollups", min=1)
+    r1d_days: int = option(0, "daily rollups; 0 keeps them for ever", min=0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class LedgerConfig:
+    file: str = option("ledger.db", "database file, relative to the data dir")
+    batch_rows: int = option(2000, "commit when this many rows wait", min=1)
+    batch_ms: int = option(10_000, "commit at least this often", min=10)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
+
+
+@dataclass(frozen=True, kw_only=True)
+class IngestConfig:
+    queue_size: int = option(20_000, "readings waiting for the ledger", min=10)
+
+
+@dataclass(frozen=True, kw_only=True)
+class WebConfig:
+    enabled: bool = option(True, "serve the dashboard and API")
+    host: str = option("127.0.0.1", "listen address")
+    port: int = option(8080, "listen port", min=0, max=65535)
+
+
+@dataclass(frozen=True, kw_only=True)
+class LogConfig:
+    level: str = option(
+        "info", "minimum level", choices=("debug", "info", "warning", "error")
+    )
+    format: str = option(
+        "auto", "json, console, or auto (json unless on a TTY)",
+        choices=("auto", "json", "console"),
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class P1Source:
+    TYPE: ClassVar[str] = "p1"
+    name: str = option("p1", "prefix of the sensor names")
+    path: str = option("", "serial device or a file of recorded telegrams")
+    baudrate: int = option(115200, "serial speed", choices=(9600, 115200))
+    serial_format: str = option("8N1", "bits, parity, stop", choices=SERIAL_FORMATS)
+    spec: str = option("belgium", "telegram dialect", choices=P1_SPECS)
+    interval_s: float = option(10.0, "keep one telegram per interval", min=0)
+    channels: tuple[str, ...] = option((), "channels to keep; empty: defaults")
+    decryption_key: str = option("", "hex key for encrypted meters (Smarty)")
+
+    def __post_init__(self) -> None:
+        _require_path(self, "path")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SimulatedSource:
+    TYPE: ClassVar[str] = "simulated"
+    name: str = option("sim", "prefix of the sensor names")
+    lots: int = option(10, "apartments, each with a P1 meter", min=1, max=200)
+    seed: int = option(1, "random seed, for repeatable buildings")
+    speed: float = option(1.0, "simulated seconds per real second", min=0.01)
+    step_s: float = option(60.0, "simulated seconds between telegrams", min=1)
+    start: str = option("", "ISO start time; empty: yesterday 00:00 local")
+    emit: str = option(
+        "p1", "p1: telegrams on pseudo-terminals; readings: straight to ingest",
+        choices=("p1", "readings"),
+    )
+    water_leak_l_per_h: float = option(0.0, "leak added to the water meter", min=0)
+    water_leak_start_h: float = option(12.0, "simulated hours before leak", min=0)
+    heating: str = option("gas", "building heating meter", choices=("gas", "heat"))
+    extra_gauges: int = option(0, "extra simulated gauges (bench load)", min=0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CsvSource:
+    TYPE: ClassVar[str] = "csv"
+    name: str = option("replay", "prefix of the sensor names")
+    path: str = option("", "CSV file with a header row")
+    sensor: str = option("value", "channel name under the prefix")
+    unit: str = option("", "unit of the values")
+    kind: str = option("gauge", "counter or gauge", choices=("counter", "gauge"))
+    timestamp_column: str = option("timestamp", "column holding the time")
+    value_column: str = option("value", "column holding the value")
+    time_format: str = option("%Y-%m-%d %H:%M:%S", "strptime format")
+    timezone: str = option("UTC", "zone of naive timestamps (IANA name)")
+    speed: float = option(1.0, "replay speed; 0 replays as fast as possible", min=0)
+    rebase: bool = option(
+        False, "shift the series so that it starts now (demo replays)"
+    )
+    loop: bool = option(False, "start again at the end")
+
+    def __post_init__(self) -> None:
+        _require_path(self, "path")
+
+
+SourceConfig = P1Source | SimulatedSource | CsvSource
+
+
+@dataclass(frozen=True, kw_only=True)
+class Config:
+    node: NodeConfig = field(default_factory=NodeConfig)
+    time: TimeConfig = field(default_factory=TimeConfig)
+    ledger: LedgerConfig = field(default_factory=LedgerConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    web: WebConfig = field(default_factory=WebConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    sources: tuple[SourceConfig, ...] = ()
+
+    def __post_init__(self) -> None:
+        names = [s.name for s in self.sources]
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(f"sources: name {name!r} is used twice")
+
+
+def _require_path(source: object, key: str) -> None:
+    if not getattr(source, key):
+        raise ValueError(f"{key} is required for a {source.TYPE} source")

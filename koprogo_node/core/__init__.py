@@ -1,0 +1,1 @@
+"""Pure core: reading types, counter arithmetic, validation, rollups. No I/O."""

@@ -1,0 +1,1 @@
+"""The daemon: wires sources, ledger and web together and supervises them."""

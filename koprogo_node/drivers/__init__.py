@@ -1,0 +1,1 @@
+"""Sensor drivers: bytes from devices in, core readings out."""

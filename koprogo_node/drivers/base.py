@@ -1,0 +1,32 @@
+"""What every source offers the daemon, and what the daemon offers a source."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from ..core.clock import Clock
+from ..core.readings import Reading, Reject
+
+
+class Sink(Protocol):
+    """Where a source delivers its output (the daemon's ingest queue)."""
+
+    async def put(self, reading: Reading) -> None:
+        """Queue one reading; waits when the queue is full (back-pressure)."""
+
+    def reject(self, reject: Reject) -> None:
+        """Count input that could not become a reading."""
+
+
+class Source(Protocol):
+    """A running producer of readings.
+
+    `run` delivers readings until the input ends (a file) or forever (a
+    device). It raises `SensorUnavailable` when the device cannot be read; the
+    supervisor then restarts it with back-off. Cancellation must propagate.
+    """
+
+    name: str
+
+    async def run(self, sink: Sink, clock: Clock) -> None:
+        """Produce readings into `sink`, stamping with `clock` when needed."""
