@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import time
 from pathlib import Path
 
@@ -13,12 +14,17 @@ _TIME_ERROR = 5  # adjtimex(2): clock not synchronised
 _TIMEX_BYTES = 512  # larger than struct timex on every Linux ABI
 
 
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    name = ctypes.util.find_library("c")
+    return ctypes.CDLL(name, use_errno=True) if name else None
+
+
 def kernel_clock_synchronised() -> bool:
     """Return True when adjtimex(2) reports a synchronised clock."""
-    libc_name = ctypes.util.find_library("c")
-    if libc_name is None:
+    libc = _libc()
+    if libc is None:
         return False
-    libc = ctypes.CDLL(libc_name, use_errno=True)
     timex = ctypes.create_string_buffer(_TIMEX_BYTES)  # modes = 0: read only
     state = libc.adjtimex(timex)
     return state not in (-1, _TIME_ERROR)

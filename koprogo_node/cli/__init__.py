@@ -1,0 +1,1 @@
+"""The `koprogo-node` command line."""

@@ -1,0 +1,143 @@
+"""`koprogo-node`: the daemon, the demo and the technician's commands.
+
+Exit codes: 0 success; 1 a check failed (e.g. `ledger verify` found a bad
+block); 2 bad usage or invalid configuration; 3 the ledger or a device is
+unavailable (missing, busy, unreadable).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import click
+
+from .. import config as config_mod
+from ..errors import ConfigError, KoprogoError, LedgerBusy, LedgerError
+from ..logs import configure
+from . import ledger_cmds, readings_cmds, status_cmds
+from .common import Context, fail
+
+EXIT_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE = 1, 2, 3
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", metavar="PATH", envvar="KOPROGO_CONFIG",
+              help="TOML configuration [env KOPROGO_CONFIG; default "
+              "/etc/koprogo-node/node.toml if present].")
+@click.option("--data-dir", metavar="DIR", envvar="KOPROGO_DATA_DIR",
+              help="State directory [env KOPROGO_DATA_DIR; default "
+              "/var/lib/koprogo-node].")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, data_dir: str | None) -> None:
+    """Edge node of a co-owned building: meters in, verifiable ledger out."""
+    ctx.obj = Context(config_path, data_dir)
+
+
+@cli.command()
+@click.option("--config", "config_path", metavar="PATH", envvar="KOPROGO_CONFIG")
+@click.option("--data-dir", metavar="DIR", envvar="KOPROGO_DATA_DIR")
+@click.option("--duration", type=float, metavar="SECONDS",
+              help="Stop after this many seconds (default: run until stopped).")
+@click.pass_obj
+def run(obj: Context, config_path: str | None, data_dir: str | None,
+        duration: float | None) -> None:
+    """Run the node daemon in the foreground (systemd's ExecStart).
+
+    \b
+    Example:
+      koprogo-node run --config /etc/koprogo-node/node.toml
+    """
+    obj.override(config_path, data_dir)
+    cfg = obj.config()
+    configure(cfg.log.level, cfg.log.format)
+    from ..daemon.node import Node
+
+    _run_node(Node(cfg, obj.data_dir()), duration)
+
+
+def _run_node(node, duration: float | None) -> None:
+    try:
+        asyncio.run(node.run(duration))
+    except LedgerBusy as exc:
+        fail(str(exc), EXIT_UNAVAILABLE)
+    except LedgerError as exc:
+        fail(f"ledger error: {exc}", EXIT_UNAVAILABLE)
+
+
+@cli.command()
+@click.option("--duration", type=float, metavar="SECONDS",
+              help="Stop after this many seconds (default: until Ctrl-C).")
+@click.option("--data-dir", metavar="DIR", default="demo-data", show_default=True,
+              help="Where the demo keeps its ledger (reused across runs).")
+@click.option("--port", type=int, default=8080, show_default=True)
+@click.option("--speed", type=float, default=1440.0, show_default=True,
+              help="Simulated seconds per real second (1440: a day a minute).")
+@click.option("--lots", type=int, default=10, show_default=True)
+def demo(duration: float | None, data_dir: str, port: int, speed: float,
+         lots: int) -> None:
+    """Run a simulated building plus a replay of real data, with the dashboard.
+
+    \b
+    Example:
+      koprogo-node demo --duration 60 --port 8080
+    """
+    from .demo import run_demo
+
+    try:
+        run_demo(Path(data_dir), port, speed, lots, duration)
+    except LedgerBusy as exc:
+        fail(str(exc), EXIT_UNAVAILABLE)
+
+
+@cli.group("config")
+def config_group() -> None:
+    """Check and show configuration."""
+
+
+@config_group.command("validate")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def config_validate(path: Path) -> None:
+    """Check a configuration file; exit 2 and name the bad key if invalid."""
+    try:
+        cfg = config_mod.load(path)
+    except ConfigError as exc:
+        fail(f"invalid configuration: {exc}", EXIT_USAGE)
+    click.echo(f"OK: {path} ({len(cfg.sources)} sources)")
+
+
+@config_group.command("show")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def config_show(obj: Context, as_json: bool) -> None:
+    """Print the effective configuration, secrets masked."""
+    from .config_cmds import show
+
+    show(obj.config(), as_json)
+
+
+cli.add_command(status_cmds.status)
+cli.add_command(readings_cmds.readings)
+cli.add_command(ledger_cmds.ledger)
+
+
+def main() -> None:
+    """Console entry point: no traceback reaches the user for known errors."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(EXIT_USAGE)
+    except ConfigError as exc:
+        click.echo(f"error: invalid configuration: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    except KoprogoError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_UNAVAILABLE)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(0)

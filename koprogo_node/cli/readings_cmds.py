@@ -1,0 +1,67 @@
+"""`koprogo-node readings tail`: committed readings as they arrive."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import click
+
+from ..ledger import query
+from .common import Context, data_dir_options, iso
+from .ledger_cmds import QUALITY
+
+POLL_S = 1.0
+
+
+@click.group()
+def readings() -> None:
+    """Look at stored readings."""
+
+
+@readings.command("tail")
+@data_dir_options
+@click.option("--sensor", "sensors", multiple=True, metavar="NAME",
+              help="Only this channel (repeatable).")
+@click.option("-n", "--lines", default=10, show_default=True,
+              help="How many past readings to show first.")
+@click.option("--follow/--no-follow", default=True, show_default=True,
+              help="Keep printing new readings, like tail -f.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.pass_obj
+def tail(obj: Context, config_path, data_dir, sensors, lines: int, follow: bool,
+         as_json: bool) -> None:
+    """Print the latest readings, then new ones as blocks are committed.
+
+    \b
+    Example:
+      koprogo-node readings tail --sensor p1.import_t1
+    """
+    obj.override(config_path, data_dir)
+    names = tuple(sensors)
+    conn = query.open_reader(obj.db_path())
+    try:
+        last = max(query.last_reading_id(conn) - max(lines, 0) * 50, 0)
+        rows = query.readings_after(conn, last, names)[-lines:] if lines else []
+        last = _emit(rows, as_json, query.last_reading_id(conn))
+        while follow:
+            time.sleep(POLL_S)
+            rows = query.readings_after(conn, last, names)
+            last = _emit(rows, as_json, last)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        conn.close()
+
+
+def _emit(rows: list[tuple], as_json: bool, last: int) -> int:
+    for rid, block, name, kind, unit, ts_ms, value, delta, quality in rows:
+        q = QUALITY.get(quality, quality)
+        if as_json:
+            click.echo(json.dumps({"id": rid, "block": block, "sensor": name,
+                                   "ts": iso(ts_ms), "value": value, "unit": unit,
+                                   "kind": kind, "delta": delta, "quality": q}))
+        else:
+            click.echo(f"{iso(ts_ms)}  {name:<32} {value:>14g} {unit:<4} {q}")
+        last = max(last, rid)
+    return last

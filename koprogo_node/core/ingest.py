@@ -1,0 +1,123 @@
+"""The checks every reading passes before it is stored.
+
+Order: value is a number, stamp is plausible, channel keeps its kind and
+unit, stamp moves forward, then counter arithmetic. A reading that fails is
+returned as a reason and never stored; one whose counter went backwards is
+stored with its anomaly noted, since its value is real.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .counters import counter_step
+from .readings import Kind, Quality, Reading
+
+EARLIEST_TS = 946_684_800.0  # 2000-01-01: older stamps come from a clock that lost power
+FUTURE_SLACK_S = 86_400.0
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """A reading that passed, with what the ledger stores beside it."""
+
+    reading: Reading
+    delta: float | None  # consumption since the previous value, counters only
+    quality: Quality
+    anomaly: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A reading that failed a check."""
+
+    reading: Reading
+    reason: str
+    detail: str
+
+
+@dataclass(slots=True)
+class ChannelState:
+    """What the rules remember of one channel."""
+
+    kind: Kind
+    unit: str
+    last_ts: float | None = None
+    baseline: float | None = None
+
+
+class IngestRules:
+    """Applies the checks; holds the last stamp and counter baseline per channel."""
+
+    def __init__(self) -> None:
+        self.channels: dict[str, ChannelState] = {}
+
+    def restore(self, sensor: str, state: ChannelState) -> None:
+        """Seed a channel's state from storage after a restart."""
+        self.channels[sensor] = state
+
+    def check(self, reading: Reading, now: float) -> Accepted | Refused:
+        """Return what to do with `reading`, updating the channel's state."""
+        problem = _value_problem(reading, now)
+        if problem:
+            return Refused(reading, *problem)
+        state = self.channels.get(reading.sensor)
+        if state is None:
+            state = self.channels[reading.sensor] = ChannelState(reading.kind, reading.unit)
+        problem = _channel_problem(reading, state)
+        if problem:
+            return Refused(reading, *problem)
+        if reading.clock_trusted:
+            # An untrusted stamp may lie anywhere (a clock restored to last
+            # shutdown); it is stored flagged and does not move the channel.
+            problem = _order_problem(reading, state)
+            if problem:
+                return Refused(reading, *problem)
+            state.last_ts = reading.ts
+        return _accept(reading, state)
+
+
+def _value_problem(reading: Reading, now: float) -> tuple[str, str] | None:
+    if not isinstance(reading.value, (int, float)) or not math.isfinite(reading.value):
+        return "not_a_number", f"value {reading.value!r}"
+    if not math.isfinite(reading.ts) or reading.ts < EARLIEST_TS:
+        return "bad_timestamp", f"stamp {reading.ts!r} is not a time after 2000"
+    if reading.clock_trusted and reading.ts > now + FUTURE_SLACK_S:
+        return "future_timestamp", f"stamp {reading.ts!r} is more than a day ahead"
+    return None
+
+
+def _channel_problem(reading: Reading, state: ChannelState) -> tuple[str, str] | None:
+    if (reading.kind, reading.unit) != (state.kind, state.unit):
+        return (
+            "channel_changed",
+            f"{reading.kind}/{reading.unit} for a {state.kind}/{state.unit} channel",
+        )
+    return None
+
+
+def _order_problem(reading: Reading, state: ChannelState) -> tuple[str, str] | None:
+    if state.last_ts is None:
+        return None
+    if reading.ts == state.last_ts:
+        return "duplicate_timestamp", f"stamp {reading.ts!r} seen already"
+    if reading.ts < state.last_ts:
+        return "out_of_order", f"stamp {reading.ts!r} before {state.last_ts!r}"
+    return None
+
+
+def _accept(reading: Reading, state: ChannelState) -> Accepted:
+    quality = reading.quality
+    if not reading.clock_trusted and quality == Quality.OK:
+        quality = Quality.CLOCK_UNSYNCED
+    if reading.kind is not Kind.COUNTER:
+        return Accepted(reading, None, quality)
+    if reading.value < 0:
+        return Accepted(reading, None, Quality.OUT_OF_RANGE, "negative_counter")
+    if state.baseline is None:
+        state.baseline = reading.value
+        return Accepted(reading, 0.0, quality)
+    step = counter_step(state.baseline, reading.value)
+    state.baseline = step.baseline
+    return Accepted(reading, step.delta, quality, step.anomaly)

@@ -1,0 +1,149 @@
+"""The running node: ledger writer, sources, web server, systemd, signals."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import structlog
+
+from ..config.model import Config
+from ..core.clock import Clock
+from ..core.readings import Reading
+from ..drivers.base import Source
+from ..drivers.registry import build_source
+from ..ledger.stats import IngestStats
+from ..ledger.writer import LedgerWriter
+from .sdnotify import Notifier
+from .sink import IngestSink
+from .supervisor import SourceHealth, supervise
+from .systime import boot_id, system_clock
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class NodeView:
+    """What the web API and status may read of a running node."""
+
+    config: Config
+    data_dir: Path
+    db_path: Path
+    clock: Clock
+    stats: IngestStats
+    writer: LedgerWriter
+    queue: asyncio.Queue
+    health: dict[str, SourceHealth] = field(default_factory=dict)
+    latest: dict[str, Reading] = field(default_factory=dict)
+    started_s: float = field(default_factory=time.time)
+
+
+class Node:
+    """Owns every task of the daemon; `run` returns after a clean shutdown."""
+
+    def __init__(
+        self, config: Config, data_dir: Path, clock: Clock | None = None
+    ) -> None:
+        self.config = config
+        self.data_dir = data_dir
+        self.clock = clock or system_clock(config.time.trust)
+        self.stats = IngestStats()
+        self.writer = LedgerWriter(
+            data_dir, config.ledger, self.clock, boot_id(), self.stats
+        )
+        self.notifier = Notifier()
+        self.stop_event = asyncio.Event()
+        self.view: NodeView | None = None
+        self.web_url: str | None = None
+        self._source_tasks: list[asyncio.Task] = []
+
+    async def run(self, duration_s: float | None = None) -> None:
+        """Run until SIGTERM/SIGINT, `stop()` or `duration_s` seconds."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        await self.writer.open()
+        queue: asyncio.Queue[Reading | None] = asyncio.Queue(
+            self.config.ingest.queue_size
+        )
+        self.view = NodeView(
+            self.config, self.data_dir, self.writer.path, self.clock, self.stats,
+            self.writer, queue,
+        )
+        writer_task = asyncio.create_task(self.writer.run(queue), name="ledger")
+        web_runner = await self._start_web()
+        for source_config in self.config.sources:
+            self.add_source(build_source(source_config))
+        self._install_signals()
+        self.notifier.ready()
+        log.info("node_started", sources=len(self._source_tasks), web=self.web_url)
+        try:
+            await self._wait(writer_task, duration_s)
+        finally:
+            await self._shutdown(queue, writer_task, web_runner)
+
+    def add_source(self, source: Source) -> None:
+        """Start supervising one more source (also used by composite sources)."""
+        view = self.view
+        health = view.health.setdefault(source.name, SourceHealth(source.name))
+        sink = IngestSink(view.queue, self.stats, health, view.latest)
+        attach = getattr(source, "attach", None)
+        if attach is not None:
+            attach(self)
+        task = asyncio.create_task(
+            supervise(source, sink, self.clock, health), name=f"source:{source.name}"
+        )
+        self._source_tasks.append(task)
+
+    def stop(self) -> None:
+        """Ask the node to shut down cleanly."""
+        self.stop_event.set()
+
+    async def _wait(self, writer_task: asyncio.Task, duration_s: float | None) -> None:
+        waits = [asyncio.create_task(self.stop_event.wait()), writer_task]
+        watchdog = asyncio.create_task(self._watchdog())
+        try:
+            done, _ = await asyncio.wait(
+                waits, timeout=duration_s, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            watchdog.cancel()
+            waits[0].cancel()
+        if writer_task in done:
+            writer_task.result()  # the ledger failed: raise its error
+
+    async def _watchdog(self) -> None:
+        if self.notifier.watchdog_s is None:
+            return
+        while True:
+            self.notifier.watchdog()
+            await asyncio.sleep(self.notifier.watchdog_s / 2)
+
+    async def _shutdown(self, queue, writer_task, web_runner) -> None:
+        self.notifier.stopping()
+        log.info("node_stopping", pending=queue.qsize())
+        for task in self._source_tasks:
+            task.cancel()
+        await asyncio.gather(*self._source_tasks, return_exceptions=True)
+        if not writer_task.done():
+            await queue.put(None)  # the writer commits what is queued, then ends
+            await writer_task
+        await self.writer.close()
+        if web_runner is not None:
+            await web_runner.cleanup()
+        log.info("node_stopped", height=self.writer.height,
+                 committed=self.stats.committed_total)
+
+    async def _start_web(self):
+        if not self.config.web.enabled:
+            return None
+        from ..web.app import start_web
+
+        runner, self.web_url = await start_web(self.view, self.config.web)
+        return runner
+
+    def _install_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop)

@@ -1,0 +1,46 @@
+"""The ingest queue as seen by one source."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import structlog
+
+from ..core.readings import Reading, Reject
+from ..ledger.stats import IngestStats
+from .supervisor import SourceHealth
+
+log = structlog.get_logger(__name__)
+
+
+class IngestSink:
+    """Delivers one source's readings to the writer's bounded queue."""
+
+    def __init__(
+        self,
+        queue: asyncio.Queue[Reading | None],
+        stats: IngestStats,
+        health: SourceHealth,
+        latest: dict[str, Reading],
+    ) -> None:
+        self._queue = queue
+        self._stats = stats
+        self._health = health
+        self._latest = latest
+
+    async def put(self, reading: Reading) -> None:
+        """Queue a reading; waits while the writer is behind (back-pressure)."""
+        health = self._health
+        if health.failing_since is not None:
+            log.info("source_back", source=health.name,
+                     offline_s=round(time.time() - health.failing_since, 1))
+            health.failing_since = None
+            health.last_error = ""
+            health.state = "running"
+        self._latest[reading.sensor] = reading
+        await self._queue.put(reading)
+
+    def reject(self, reject: Reject) -> None:
+        """Count input the source could not turn into a reading."""
+        self._stats.reject(reject.sensor or reject.source, reject.reason, reject.detail)

@@ -1,0 +1,809 @@
+"""P1 port (DSMR / e-MUCS): telegram bytes in, readings out.
+
+`P1Decoder` is pure (no I/O, no clock): it cuts a byte stream into telegrams,
+checks their CRC, parses them with dsmr_parser and maps them to readings
+through the table in `p1_channels`. `P1Reader` is the source the daemon runs:
+it reads a serial port, or a file of recorded telegrams, into a decoder.
+
+A telegram runs from "/" to "!", followed by its CRC (1-4 hex digits, CRC-16
+over "/" to "!") and a line end. Reject reasons:
+
+    junk            bytes outside any telegram (whitespace alone is ignored)
+    truncated       a telegram with no "!": a new "/" came first, or the input
+                    ended
+    oversize        no "!" within MAX_TELEGRAM_BYTES; the bytes are dropped
+    crc_mismatch    the CRC does not match the telegram
+    crc_missing     a bare "!" where the dialect requires a CRC
+    decrypt_failed  an encrypted frame that the key does not open
+    unparsable      the parser failed on a telegram whose CRC was right
+    no_timestamp    neither the telegram nor the caller gave a time
+    bad_timestamp   an impossible time on the telegram or on one value
+    not_a_number    a value that is missing, unreadable, NaN or infinite
+
+A CRC that is present is always checked, even in dialects that do not
+require one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Iterable, Union
+
+import serial
+import structlog
+from dlms_cosem.protocol.xdlms import GeneralGlobalCipher
+from dsmr_parser import telegram_specifications as specs
+from dsmr_parser.parsers import TelegramParser
+from dsmr_parser.value_types import timestamp as meter_time
+
+from ..config.model import P1Source
+from ..core.clock import Clock, Stamp
+from ..core.readings import Kind, Reading, Reject
+from ..errors import ConfigError, SensorUnavailable
+from .base import Sink
+from .p1_channels import (
+    CHANNEL_NAMES,
+    DEFAULT_CHANNELS,
+    MBUS_CHANNELS,
+    MBUS_READING_FIELDS,
+    MBUS_TYPE_FIELDS,
+    METER_CHANNELS,
+    MbusChannel,
+    MeterChannel,
+)
+
+log = structlog.get_logger(__name__)
+
+# The parser logs every line it cannot read, with a traceback, at ERROR; each
+# of those already becomes a counted Reject here.
+logging.getLogger("dsmr_parser").setLevel(logging.CRITICAL)
+
+Output = Union[Reading, Reject]
+
+MAX_TELEGRAM_BYTES = 16 * 1024
+READ_TIMEOUT_S = 0.2
+SILENT_AFTER_S = 30.0
+_FILE_CHUNK_BYTES = 64 * 1024
+
+SPECS: dict[str, dict[str, Any]] = {
+    "belgium": specs.BELGIUM_FLUVIUS,
+    "v5": specs.V5,
+    "v4": specs.V4,
+    "v3": specs.V3,
+    "v2_2": specs.V2_2,
+    "luxembourg": specs.LUXEMBOURG_SMARTY,
+    "sweden": specs.SWEDEN,
+    # The parser's Sagemcom T210-D-R entry expects encrypted frames; meters
+    # that send plain telegrams are parsed with the same objects.
+    "austria": {**specs.SAGEMCOM_T210_D_R, "general_global_cipher": False},
+    "iskra_ie": specs.ISKRA_IE,
+    "eon_hungary": specs.EON_HUNGARY,
+    "easymeter": specs.Q3D,
+}
+_ENCRYPTED_SPECS = ("luxembourg",)
+
+_HEX_DIGITS = frozenset(b"0123456789ABCDEFabcdef")
+_BLANK = b" \t\r\n\0"
+_METER_TIME = re.compile(r"^\d-\d:1\.0\.0\(([^)]*)\)", re.MULTILINE)
+_MBUS_READING_LINE = re.compile(r"^\d-[1-9]:24\.(?:2\.[13]|3\.0)\(")
+_CHANNEL_LINES = {
+    c.name: re.compile(rf"^{re.escape(c.obis)}[(*].*$", re.MULTILINE)
+    for c in METER_CHANNELS
+}
+_LOWERCASE_DST_FLAG = re.compile(r"\((\d{12})([sw])\)")
+_EPOCH = date(1970, 1, 1)
+_SYSTEM_TITLE_BYTES = 8
+_NOT_A_FRAME = -1
+
+
+def crc16(data: bytes) -> int:
+    """Return the CRC-16/ARC of `data`, as DSMR 4+ telegrams carry it."""
+    crc = 0
+    for byte in data:
+        crc = (crc >> 8) ^ _CRC_TABLE[(crc ^ byte) & 0xFF]
+    return crc
+
+
+def _crc_table() -> tuple[int, ...]:
+    table = []
+    for index in range(256):
+        crc = index
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+        table.append(crc)
+    return tuple(table)
+
+
+_CRC_TABLE = _crc_table()
+
+
+@dataclass(frozen=True, slots=True)
+class _Frame:
+    """One telegram as cut from the stream, not yet checked."""
+
+    body: bytes  # from "/" up to and including "!"
+    crc: bytes  # the hex digits after "!"; empty when there are none
+
+
+@dataclass(frozen=True, slots=True)
+class _When:
+    """The instant a value is stamped with, and how far it can be trusted."""
+
+    ts: float
+    trusted: bool = True
+    mono_s: float | None = None
+
+
+class _Framer:
+    """Cuts a byte stream into telegrams; everything else becomes a Reject."""
+
+    def __init__(self, source: str) -> None:
+        self._source = source
+        self._buf = bytearray()
+        self._scanned = 0  # bytes of a telegram already searched for "!"/"/"
+        self._junk_bytes = 0
+        self._junk_sample = bytearray()
+        self._junk_visible = False
+        self._discarding = False  # the tail of an oversize telegram
+
+    def push(self, data: bytes) -> list[_Frame | Reject]:
+        """Add bytes; return the telegrams and rejects they complete."""
+        self._buf += data
+        out: list[_Frame | Reject] = []
+        while self._step(out, final=False):
+            pass
+        return out
+
+    def finish(self) -> list[_Frame | Reject]:
+        """End of input: close a telegram left open and report leftovers."""
+        out: list[_Frame | Reject] = []
+        while self._step(out, final=True):
+            pass
+        if self._buf:
+            size = len(self._buf)
+            out.append(self._reject("truncated", f"{size} bytes, then end of input"))
+            self._drop(size)
+        self._end_junk(out)
+        return out
+
+    def _step(self, out: list[_Frame | Reject], final: bool) -> bool:
+        """Consume one junk run or telegram; return False when more is needed."""
+        if not self._buf:
+            return False
+        if self._buf[0] != ord("/"):
+            start = self._buf.find(b"/")
+            end = len(self._buf) if start < 0 else start
+            self._note_junk(self._buf[:end])
+            self._drop(end)
+            if start < 0:
+                return False
+            self._end_junk(out)
+        return self._cut(out, final)
+
+    def _cut(self, out: list[_Frame | Reject], final: bool) -> bool:
+        buf = self._buf
+        start = max(self._scanned, 1)
+        bang = buf.find(b"!", start)
+        header = buf.find(b"/", start, bang if bang >= 0 else len(buf))
+        if header >= 0:
+            out.append(self._reject("truncated", f"{header} bytes, then a new '/'"))
+            self._drop(header)
+            return True
+        if bang < 0:
+            return self._wait_or_overflow(out)
+        end = bang + 1
+        while end < len(buf) and end - bang <= 4 and buf[end] in _HEX_DIGITS:
+            end += 1
+        if end == len(buf) and end - bang <= 4 and not final:
+            self._scanned = bang  # the CRC may still be arriving
+            return False
+        out.append(_Frame(bytes(buf[: bang + 1]), bytes(buf[bang + 1 : end])))
+        self._drop(end)
+        return True
+
+    def _wait_or_overflow(self, out: list[_Frame | Reject]) -> bool:
+        self._scanned = len(self._buf)
+        if len(self._buf) > MAX_TELEGRAM_BYTES:
+            detail = f"no '!' within {MAX_TELEGRAM_BYTES} bytes"
+            out.append(self._reject("oversize", detail))
+            self._drop(len(self._buf))
+            self._discarding = True
+        return False
+
+    def _drop(self, size: int) -> None:
+        del self._buf[:size]
+        self._scanned = 0
+
+    def _note_junk(self, chunk: bytes | bytearray) -> None:
+        if self._discarding or not chunk:
+            return
+        self._junk_bytes += len(chunk)
+        self._junk_sample += chunk[: 40 - len(self._junk_sample)]
+        self._junk_visible = self._junk_visible or bool(chunk.strip(_BLANK))
+
+    def _end_junk(self, out: list[_Frame | Reject]) -> None:
+        if self._junk_visible:
+            sample = bytes(self._junk_sample)
+            detail = f"{self._junk_bytes} bytes outside a telegram: {sample!r}"
+            out.append(self._reject("junk", detail))
+        self._junk_bytes = 0
+        self._junk_sample.clear()
+        self._junk_visible = False
+        self._discarding = False
+
+    def _reject(self, reason: str, detail: str) -> Reject:
+        return Reject(source=self._source, reason=reason, detail=detail)
+
+
+class _CipherFramer:
+    """Cuts DLMS general-glo-cipher frames (encrypted telegrams) and opens them.
+
+    A frame is: tag 0xDB, system-title length and title, an A-XDR length,
+    then security byte, frame counter, ciphertext and GCM tag.
+    """
+
+    def __init__(self, source: str, key: bytes, auth_key: bytes) -> None:
+        self._source = source
+        self._key = key
+        self._auth_key = auth_key
+        self._buf = bytearray()
+
+    def push(self, data: bytes) -> list[bytes | Reject]:
+        """Add bytes; return the plain telegrams and rejects they complete."""
+        self._buf += data
+        out: list[bytes | Reject] = []
+        while (frame := self._next_frame()) is not None:
+            out.append(self._open(frame))
+        return out
+
+    def _next_frame(self) -> bytes | None:
+        while True:
+            start = self._buf.find(GeneralGlobalCipher.TAG)
+            del self._buf[: start if start >= 0 else len(self._buf)]
+            size = self._frame_size()
+            if size != _NOT_A_FRAME:
+                break
+            del self._buf[:1]  # a stray tag byte: look for the next one
+        if size is None or len(self._buf) < size:
+            return None
+        frame = bytes(self._buf[:size])
+        del self._buf[:size]
+        return frame
+
+    def _frame_size(self) -> int | None:
+        """Return the whole frame's size, or None until the header is in."""
+        if len(self._buf) < 3:
+            return None
+        if self._buf[1] != _SYSTEM_TITLE_BYTES:
+            return _NOT_A_FRAME
+        at = 2 + _SYSTEM_TITLE_BYTES
+        if len(self._buf) <= at:
+            return None
+        first = self._buf[at]
+        # A-XDR length: one byte below 0x80, else 0x80 + the count of bytes
+        # holding it (Smarty sends 0x82 and two bytes).
+        width = first - 0x80 if first >= 0x80 else 0
+        if width > 2:
+            return _NOT_A_FRAME
+        if len(self._buf) < at + 1 + width:
+            return None
+        length = int.from_bytes(self._buf[at + 1 : at + 1 + width], "big")
+        length = length if width else first
+        # A bounded size keeps a stray 0xDB from swallowing the frames after it.
+        if length > MAX_TELEGRAM_BYTES:
+            return _NOT_A_FRAME
+        return at + 1 + width + length
+
+    def _open(self, frame: bytes) -> bytes | Reject:
+        try:
+            apdu = GeneralGlobalCipher.from_bytes(frame)
+            return bytes(apdu.to_plain_apdu(self._key, self._auth_key))
+        # dlms_cosem raises several unrelated types on a bad key or frame.
+        except Exception as exc:  # noqa: BLE001
+            detail = f"{type(exc).__name__}: {exc}"
+            return Reject(source=self._source, reason="decrypt_failed", detail=detail)
+
+
+class P1Decoder:
+    """Turns P1 bytes into readings; pure, incremental and never raising.
+
+    `telegrams`, `skipped` and `rejects` (a Counter by reason) are for status
+    display. M-Bus readings and the month's peak carry their own capture
+    time; they are emitted only when that time or the value changes.
+    """
+
+    def __init__(
+        self,
+        spec: str = "belgium",
+        prefix: str = "p1",
+        channels: tuple[str, ...] = (),
+        interval_s: float = 0.0,
+        decryption_key: str = "",
+    ) -> None:
+        if spec not in SPECS:
+            valid = ", ".join(SPECS)
+            raise ConfigError(f"p1 spec {spec!r} is unknown; valid specs: {valid}")
+        if interval_s < 0:
+            raise ConfigError(f"p1 interval_s must be >= 0, got {interval_s!r}")
+        self.spec = spec
+        self.prefix = prefix
+        self.interval_s = interval_s
+        self.telegrams = 0
+        self.skipped = 0
+        self.rejects: Counter[str] = Counter()
+        self._selected = _select_channels(channels)
+        self._meter_channels = tuple(
+            c for c in METER_CHANNELS if c.name in self._selected
+        )
+        self._parser = TelegramParser(SPECS[spec], apply_checksum_validation=False)
+        self._crc_required = bool(SPECS[spec]["checksum_support"])
+        self._framer = _Framer(prefix)
+        self._cipher = _cipher_for(spec, prefix, decryption_key)
+        self._last_own: dict[str, tuple[datetime | None, object]] = {}
+        self._last_bucket: int | None = None
+
+    @classmethod
+    def from_config(cls, config: P1Source) -> P1Decoder:
+        """Build the decoder a `[[sources]]` entry of type p1 describes."""
+        return cls(
+            spec=config.spec,
+            prefix=config.name,
+            channels=tuple(config.channels),
+            interval_s=config.interval_s,
+            decryption_key=config.decryption_key,
+        )
+
+    def feed(self, data: bytes, stamp: Stamp | None = None) -> list[Output]:
+        """Add bytes; return the readings and rejects of completed telegrams.
+
+        `stamp` times telegrams that carry no timestamp of their own.
+        """
+        if self._cipher is None:
+            pieces = self._framer.push(data)
+        else:
+            pieces = self._open_frames(data)
+        return self._decode_all(pieces, stamp)
+
+    def flush(self, stamp: Stamp | None = None) -> list[Output]:
+        """End of input: decode a last telegram missing its line end."""
+        return self._decode_all(self._framer.finish(), stamp)
+
+    def _open_frames(self, data: bytes) -> list[_Frame | Reject]:
+        assert self._cipher is not None
+        pieces: list[_Frame | Reject] = []
+        for plain in self._cipher.push(data):
+            if isinstance(plain, Reject):
+                pieces.append(plain)
+            else:
+                pieces.extend(self._framer.push(plain))
+        return pieces
+
+    def _decode_all(
+        self, pieces: Iterable[_Frame | Reject], stamp: Stamp | None
+    ) -> list[Output]:
+        out: list[Output] = []
+        for piece in pieces:
+            if isinstance(piece, Reject):
+                out.append(piece)
+            else:
+                out.extend(self._decode(piece, stamp))
+        self.rejects.update(r.reason for r in out if isinstance(r, Reject))
+        return out
+
+    def _decode(self, frame: _Frame, stamp: Stamp | None) -> list[Output]:
+        crc_problem = self._check_crc(frame)
+        if crc_problem is not None:
+            return [crc_problem]
+        text = _normalised_text(frame.body)
+        when = self._telegram_time(text, stamp)
+        if isinstance(when, _When) and self._skip(when.ts):
+            self.skipped += 1
+            return []
+        try:
+            telegram, bad_lines = self._parse(text)
+            out = self._map(telegram, text, when, bad_lines)
+        # A parser bug on one telegram must not stop the stream.
+        except Exception as exc:  # noqa: BLE001
+            return [self._reject("unparsable", f"{type(exc).__name__}: {exc}")]
+        self.telegrams += 1
+        return out
+
+    def _check_crc(self, frame: _Frame) -> Reject | None:
+        if not frame.crc:
+            if not self._crc_required:
+                return None
+            detail = f"the {self.spec} dialect requires a CRC after '!'"
+            return self._reject("crc_missing", detail)
+        computed = crc16(frame.body)
+        if computed == int(frame.crc, 16):
+            return None
+        expected = frame.crc.decode("ascii")
+        detail = f"expected {expected}, computed {computed:04X}"
+        return self._reject("crc_mismatch", detail)
+
+    def _telegram_time(self, text: str, stamp: Stamp | None) -> _When | Reject:
+        match = _METER_TIME.search(text)
+        if match is None:
+            if stamp is None:
+                detail = "the telegram has no time and no clock stamp was given"
+                return self._reject("no_timestamp", detail)
+            return _When(stamp.ts, stamp.trusted, stamp.mono_s)
+        moment = meter_time(match.group(1))
+        if moment is None:
+            return self._reject("bad_timestamp", f"telegram time {match.group(0)}")
+        return _When(moment.timestamp())
+
+    def _skip(self, ts: float) -> bool:
+        """Keep one telegram per interval_s, on a grid of telegram times."""
+        if self.interval_s <= 0:
+            return False
+        bucket = math.floor(ts / self.interval_s)
+        if bucket == self._last_bucket:
+            return True
+        self._last_bucket = bucket
+        return False
+
+    def _parse(self, text: str) -> tuple[Any, list[str]]:
+        """Parse, dropping lines that make the whole parse fail."""
+        try:
+            return self._parser.parse(text), []
+        # The parser lets a non-numeric value escape as a decimal error and
+        # loses the telegram; find the lines at fault and parse the rest.
+        except (ArithmeticError, ValueError, TypeError, IndexError):
+            lines = _logical_lines(text)
+            bad = [line for line in lines if not self._line_parses(line)]
+            good = "".join(line for line in lines if line not in bad)
+            return self._parser.parse(good), bad
+
+    def _line_parses(self, line: str) -> bool:
+        try:
+            self._parser.parse(line)
+        except Exception:  # noqa: BLE001 - any failure marks the line bad
+            return False
+        return True
+
+    def _map(
+        self, telegram: Any, text: str, when: _When | Reject, bad_lines: list[str]
+    ) -> list[Output]:
+        out: list[Output] = [] if isinstance(when, _When) else [when]
+        stamp = when if isinstance(when, _When) else None
+        for channel in self._meter_channels:
+            out.extend(self._meter_value(telegram, text, channel, stamp))
+        out.extend(self._mbus_values(telegram))
+        for line in bad_lines:
+            if _MBUS_READING_LINE.match(line):
+                out.append(self._reject("not_a_number", line.strip()))
+        return out
+
+    def _meter_value(
+        self, telegram: Any, text: str, channel: MeterChannel, when: _When | None
+    ) -> list[Output]:
+        found = getattr(telegram, channel.field, None)
+        if found is None:
+            return self._unreadable(text, channel)
+        unit = found.unit or channel.unit
+        if channel.own_stamp:
+            return self._own_stamped(channel.name, found, unit, channel.kind)
+        if when is None:
+            return []  # the telegram-level reject already says why
+        return [self._reading(channel.name, found.value, unit, channel.kind, when)]
+
+    def _unreadable(self, text: str, channel: MeterChannel) -> list[Output]:
+        """Report a line the parser skipped because its value is malformed."""
+        match = _CHANNEL_LINES[channel.name].search(text)
+        if match is None:
+            return []
+        sensor = self._sensor(channel.name)
+        return [self._reject("not_a_number", match.group(0).strip(), sensor)]
+
+    def _mbus_values(self, telegram: Any) -> list[Output]:
+        out: list[Output] = []
+        count: Counter[str] = Counter()
+        devices = getattr(telegram, "MBUS_DEVICES", None) or []
+        for device in sorted(devices, key=lambda d: d.channel_id):
+            channel = _mbus_channel(device)
+            found = _mbus_reading(device)
+            if channel is None or found is None or _is_placeholder(found):
+                continue
+            count[channel.name] += 1
+            if channel.name not in self._selected:
+                continue
+            number = count[channel.name]
+            name = channel.name if number == 1 else f"{channel.name}_{number}"
+            unit = found.unit or channel.unit
+            out.extend(self._own_stamped(name, found, unit, channel.kind))
+        return out
+
+    def _own_stamped(
+        self, name: str, found: Any, unit: str, kind: Kind
+    ) -> list[Output]:
+        """Emit a value stamped with its own capture time, once per change."""
+        sensor = self._sensor(name)
+        key = (found.datetime, str(found.value))
+        if self._last_own.get(sensor) == key:
+            return []
+        self._last_own[sensor] = key
+        if found.datetime is None:
+            return [self._reject("bad_timestamp", "impossible capture time", sensor)]
+        when = _When(found.datetime.timestamp())
+        return [self._reading(name, found.value, unit, kind, when)]
+
+    def _reading(
+        self, name: str, raw: object, unit: str, kind: Kind, when: _When
+    ) -> Output:
+        sensor = self._sensor(name)
+        value = _finite(raw)
+        if value is None:
+            return self._reject("not_a_number", f"value {raw!r}", sensor)
+        return Reading(
+            sensor=sensor,
+            ts=when.ts,
+            value=value,
+            unit=unit,
+            kind=kind,
+            clock_trusted=when.trusted,
+            mono_s=when.mono_s,
+        )
+
+    def _sensor(self, name: str) -> str:
+        return f"{self.prefix}.{name}"
+
+    def _reject(self, reason: str, detail: str, sensor: str | None = None) -> Reject:
+        return Reject(source=self.prefix, reason=reason, detail=detail, sensor=sensor)
+
+
+def _select_channels(channels: tuple[str, ...]) -> frozenset[str]:
+    unknown = [name for name in channels if name not in CHANNEL_NAMES]
+    if unknown:
+        valid = ", ".join(CHANNEL_NAMES)
+        raise ConfigError(
+            f"p1 channels: unknown {', '.join(map(repr, unknown))}; valid: {valid}"
+        )
+    return frozenset(channels or DEFAULT_CHANNELS)
+
+
+def _cipher_for(spec: str, source: str, key_hex: str) -> _CipherFramer | None:
+    if not key_hex:
+        return None
+    if spec not in _ENCRYPTED_SPECS:
+        raise ConfigError(
+            f"p1 decryption_key is only used with spec = {_ENCRYPTED_SPECS[0]!r}; "
+            f"remove it or change spec (got {spec!r})"
+        )
+    try:
+        key = bytes.fromhex(key_hex)
+    except ValueError:
+        key = b""
+    if len(key) != 16:
+        raise ConfigError("p1 decryption_key must be 32 hex digits (a 128-bit key)")
+    # Every Smarty meter uses the same published authentication key.
+    auth_key = bytes.fromhex(specs.MSN["authentication_key"])
+    return _CipherFramer(source, key, auth_key)
+
+
+def _normalised_text(body: bytes) -> str:
+    """Decode a telegram so every line ends in CRLF, as the parser expects.
+
+    Landis+Gyr E350 (DSMR 4.0) writes the summer/winter flag in lower case,
+    which the parser would take for an impossible time.
+    """
+    text = body.decode("latin-1").replace("\r\n", "\n").replace("\n", "\r\n")
+    text = _LOWERCASE_DST_FLAG.sub(lambda m: f"({m[1]}{m[2].upper()})", text)
+    return text + "\r\n"
+
+
+def _logical_lines(text: str) -> list[str]:
+    """Split into lines, keeping DSMR 2.2 continuation lines with their line."""
+    lines: list[str] = []
+    for line in text.splitlines(keepends=True):
+        if line.startswith("(") and lines:
+            lines[-1] += line
+        else:
+            lines.append(line)
+    return lines
+
+
+def _mbus_channel(device: Any) -> MbusChannel | None:
+    for field in MBUS_TYPE_FIELDS:
+        found = getattr(device, field, None)
+        if found is None:
+            continue
+        try:
+            device_type = int(found.value)
+        except (TypeError, ValueError):
+            return None
+        return next((c for c in MBUS_CHANNELS if device_type in c.device_types), None)
+    return None
+
+
+def _mbus_reading(device: Any) -> Any:
+    for field in MBUS_READING_FIELDS:
+        found = getattr(device, field, None)
+        if found is not None:
+            return found
+    return None
+
+
+def _is_placeholder(found: Any) -> bool:
+    """An M-Bus slot with no meter reports a reading at the epoch."""
+    moment = found.datetime
+    return moment is not None and moment.date() == _EPOCH
+
+
+def _finite(raw: object) -> float | None:
+    if not isinstance(raw, (Decimal, int)) or isinstance(raw, bool):
+        return None
+    value = float(raw)
+    return value if math.isfinite(value) else None
+
+
+def decode_file(
+    path: str | Path,
+    *,
+    spec: str = "belgium",
+    prefix: str = "p1",
+    channels: tuple[str, ...] = (),
+    stamp: Stamp | None = None,
+) -> list[Output]:
+    """Decode a file of recorded telegrams (blocking; for the CLI and tests)."""
+    decoder = P1Decoder(spec=spec, prefix=prefix, channels=channels)
+    out: list[Output] = []
+    try:
+        with open(path, "rb") as file:
+            while chunk := file.read(_FILE_CHUNK_BYTES):
+                out.extend(decoder.feed(chunk, stamp))
+    except OSError as exc:
+        raise SensorUnavailable(f"cannot read {path}: {exc}") from exc
+    return out + decoder.flush(stamp)
+
+
+class P1Reader:
+    """The source for one P1 port, or for a file of recorded telegrams.
+
+    A regular file is read to its end, then `run` returns. Anything else is
+    opened as a serial device and read until cancelled; serial failures
+    raise `SensorUnavailable`.
+    """
+
+    def __init__(self, config: P1Source) -> None:
+        self.config = config
+        self.name = config.name
+        self.decoder = P1Decoder.from_config(config)
+        self._reasons_seen: set[str] = set()
+        self._telegrams_seen = 0
+        self._last_telegram_mono: float | None = None
+        self._silent = False
+
+    async def run(self, sink: Sink, clock: Clock) -> None:
+        """Read telegrams into `sink` until the file ends or forever."""
+        path = Path(self.config.path)
+        if await asyncio.to_thread(path.is_file):
+            await self._run_file(path, sink, clock)
+        else:
+            await self._run_port(sink, clock)
+
+    async def _run_file(self, path: Path, sink: Sink, clock: Clock) -> None:
+        try:
+            with await asyncio.to_thread(open, path, "rb") as file:
+                while chunk := await asyncio.to_thread(file.read, _FILE_CHUNK_BYTES):
+                    await self._deliver(self.decoder.feed(chunk, clock.stamp()), sink)
+        except OSError as exc:
+            raise SensorUnavailable(f"cannot read {path}: {exc}") from exc
+        await self._deliver(self.decoder.flush(clock.stamp()), sink)
+        log.info(
+            "p1_file_done",
+            source=self.name,
+            path=str(path),
+            telegrams=self.decoder.telegrams,
+            skipped=self.decoder.skipped,
+            rejects=dict(self.decoder.rejects),
+        )
+
+    async def _run_port(self, sink: Sink, clock: Clock) -> None:
+        port = await asyncio.to_thread(self._open_port)
+        log.info(
+            "p1_opened",
+            source=self.name,
+            path=self.config.path,
+            baudrate=self.config.baudrate,
+            serial_format=self.config.serial_format,
+        )
+        try:
+            while True:
+                data = await self._read_chunk(port)
+                stamp = clock.stamp()
+                if data:
+                    await self._deliver(self.decoder.feed(data, stamp), sink)
+                self._note_activity(stamp.mono_s)
+        finally:
+            port.close()
+            log.info("p1_closed", source=self.name, path=self.config.path)
+
+    def _open_port(self) -> serial.Serial:
+        """Open the serial device (blocking; run in a worker thread)."""
+        bits, parity, stop = self.config.serial_format
+        try:
+            return serial.Serial(
+                port=self.config.path,
+                baudrate=self.config.baudrate,
+                bytesize=int(bits),
+                parity=parity,
+                stopbits=int(stop),
+                timeout=READ_TIMEOUT_S,
+                exclusive=True,
+            )
+        except (serial.SerialException, OSError) as exc:
+            raise SensorUnavailable(
+                f"cannot open P1 port {self.config.path}: {exc}"
+            ) from exc
+
+    async def _read_chunk(self, port: serial.Serial) -> bytes:
+        """Read what has arrived, waiting at most READ_TIMEOUT_S for a byte."""
+        pending = asyncio.ensure_future(asyncio.to_thread(_read_some, port))
+        try:
+            return await asyncio.shield(pending)
+        except asyncio.CancelledError:
+            # Closing the port under a running read could hit a reused file
+            # descriptor: wake the read and let it finish first.
+            port.cancel_read()
+            await asyncio.wait({pending}, timeout=5 * READ_TIMEOUT_S)
+            if pending.done() and not pending.cancelled():
+                pending.exception()  # retrieved, so asyncio does not warn
+            raise
+        except (serial.SerialException, OSError) as exc:
+            raise SensorUnavailable(
+                f"cannot read P1 port {self.config.path}: {exc}"
+            ) from exc
+
+    async def _deliver(self, items: list[Output], sink: Sink) -> None:
+        for item in items:
+            if isinstance(item, Reading):
+                await sink.put(item)
+            else:
+                sink.reject(item)
+                self._log_reject(item)
+
+    def _log_reject(self, reject: Reject) -> None:
+        """Log a reason at WARNING the first time, then at DEBUG."""
+        first = reject.reason not in self._reasons_seen
+        self._reasons_seen.add(reject.reason)
+        emit = log.warning if first else log.debug
+        emit(
+            "p1_reject",
+            source=self.name,
+            reason=reject.reason,
+            detail=reject.detail,
+            sensor=reject.sensor,
+        )
+
+    def _note_activity(self, mono_s: float) -> None:
+        """Log when telegrams start, stop for SILENT_AFTER_S, and resume."""
+        if self.decoder.telegrams + self.decoder.skipped != self._telegrams_seen:
+            self._telegrams_seen = self.decoder.telegrams + self.decoder.skipped
+            if self._last_telegram_mono is None or self._silent:
+                log.info("p1_receiving", source=self.name)
+            self._last_telegram_mono = mono_s
+            self._silent = False
+        elif (
+            self._last_telegram_mono is not None
+            and not self._silent
+            and mono_s - self._last_telegram_mono > SILENT_AFTER_S
+        ):
+            self._silent = True
+            log.warning("p1_silent", source=self.name, after_s=SILENT_AFTER_S)
+
+
+def _read_some(port: serial.Serial) -> bytes:
+    """Wait for one byte (up to the port timeout), then take what is buffered."""
+    data = port.read(1)
+    if data and port.in_waiting:
+        data += port.read(port.in_waiting)
+    return data

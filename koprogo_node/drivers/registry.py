@@ -1,0 +1,23 @@
+"""From a `[[sources]]` table to a running driver."""
+
+from __future__ import annotations
+
+from ..config.model import CsvSource, P1Source, SimulatedSource, SourceConfig
+from .base import Source
+
+
+def build_source(config: SourceConfig) -> Source:
+    """Instantiate the driver for one configured source."""
+    if isinstance(config, P1Source):
+        from .p1 import P1Reader
+
+        return P1Reader(config)
+    if isinstance(config, CsvSource):
+        from .csv_replay import CsvReplay
+
+        return CsvReplay(config)
+    if isinstance(config, SimulatedSource):
+        from .simulated import SimulatedBuilding
+
+        return SimulatedBuilding(config)
+    raise TypeError(f"no driver for {type(config).__name__}")

@@ -1,0 +1,1 @@
+"""The SQLite ledger: single writer, hash-chained blocks, rollups, retention."""

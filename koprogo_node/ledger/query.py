@@ -1,0 +1,181 @@
+"""Read-side queries, shared by the web API and the CLI.
+
+Functions take a plain sqlite3 connection (read-only); async callers run them
+in a worker thread. Times are Unix milliseconds in and out.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Iterator
+
+from ..core.channels import SUMMED, family
+from ..core.readings import Quality
+from ..core.rollups import Bucket, Tier
+from ..errors import LedgerCorrupt
+
+STEPS = {"raw": None, "15m": Tier.QUARTER, "1h": Tier.HOUR, "1d": Tier.DAY}
+QUALITY_NAMES = {q.value: q.name.lower() for q in Quality}
+
+
+def open_reader(db_path: Path) -> sqlite3.Connection:
+    """Open the ledger read-only; raise LedgerCorrupt if it is not one."""
+    if not db_path.is_file():
+        raise LedgerCorrupt(f"no ledger at {db_path}")
+    try:
+        conn = sqlite3.connect(
+            f"file:{db_path}?mode=ro", uri=True, check_same_thread=False
+        )
+        conn.execute("SELECT 1 FROM blocks LIMIT 1").fetchall()
+    except sqlite3.Error as exc:
+        raise LedgerCorrupt(f"{db_path} is not a readable ledger: {exc}") from exc
+    return conn
+
+
+def head(conn: sqlite3.Connection) -> dict:
+    """Last block: height, commit time and hash."""
+    row = conn.execute(
+        "SELECT height, created_ms, hash FROM blocks ORDER BY height DESC LIMIT 1"
+    ).fetchone()
+    if row is None:
+        return {"height": 0, "created_ms": None, "hash": None}
+    return {"height": row[0], "created_ms": row[1], "hash": row[2].hex()}
+
+
+def sensors(conn: sqlite3.Connection) -> list[dict]:
+    """Every channel with its last committed value."""
+    rows = conn.execute(
+        "SELECT s.name, s.kind, s.unit, st.last_ts_ms, st.last_value"
+        " FROM sensors s LEFT JOIN sensor_state st ON st.sensor = s.id ORDER BY s.name"
+    )
+    return [
+        {"name": n, "kind": k, "unit": u, "last_ts_ms": ts, "last_value": v}
+        for n, k, u, ts, v in rows
+    ]
+
+
+def reject_counts(conn: sqlite3.Connection) -> list[dict]:
+    """Refused input by source and reason, as persisted."""
+    rows = conn.execute(
+        "SELECT source, reason, count, last_ms, detail FROM rejects"
+        " ORDER BY source, reason"
+    )
+    return [
+        {"source": s, "reason": r, "count": c, "last_ms": t, "detail": d}
+        for s, r, c, t, d in rows
+    ]
+
+
+def readings(
+    conn: sqlite3.Connection,
+    sensor: str,
+    from_ms: int,
+    to_ms: int,
+    step: str = "raw",
+    limit: int = 10_000,
+) -> list[dict]:
+    """Values of one channel in [from_ms, to_ms), raw or rolled up."""
+    tier = STEPS[step]
+    if tier is None:
+        rows = conn.execute(
+            "SELECT ts_ms, value, delta, quality FROM readings_effective"
+            " WHERE name = ? AND ts_ms >= ? AND ts_ms < ? ORDER BY ts_ms LIMIT ?",
+            (sensor, from_ms, to_ms, limit),
+        )
+        return [
+            {"ts_ms": t, "value": v, "delta": d, "quality": QUALITY_NAMES.get(q, q)}
+            for t, v, d, q in rows
+        ]
+    rows = conn.execute(
+        "SELECT r.start_s, r.n, r.total, r.low, r.high, r.last, s.kind"
+        " FROM rollups r JOIN sensors s ON s.id = r.sensor"
+        " WHERE s.name = ? AND r.tier = ? AND r.start_s >= ? AND r.start_s < ?"
+        " ORDER BY r.start_s LIMIT ?",
+        (sensor, int(tier), from_ms // 1000, to_ms // 1000, limit),
+    )
+    return [_rollup_row(*row) for row in rows]
+
+
+def _rollup_row(start_s, n, total, low, high, last, kind) -> dict:
+    row = {"ts_ms": start_s * 1000, "n": n, "min": low, "max": high, "last": last}
+    if kind == "counter":
+        row["consumption"] = total
+    else:
+        row["mean"] = total / n if n else None
+    return row
+
+
+def family_series(
+    conn: sqlite3.Connection,
+    from_s: int,
+    to_s: int,
+    tier: Tier,
+    open_buckets: list[Bucket] = (),
+) -> dict[str, dict[int, float]]:
+    """Per family, the building total per bucket (closed plus open buckets)."""
+    names = dict(conn.execute("SELECT id, name FROM sensors"))
+    series: dict[str, dict[int, float]] = {f: {} for f in SUMMED}
+    rows = conn.execute(
+        "SELECT sensor, start_s, total FROM rollups"
+        " WHERE tier = ? AND start_s >= ? AND start_s < ?",
+        (int(tier), from_s, to_s),
+    ).fetchall()
+    rows += [
+        (b.sensor, b.start_s, b.total)
+        for b in open_buckets
+        if b.tier == tier and from_s <= b.start_s < to_s
+    ]
+    for sensor, start_s, total in rows:
+        fam = family(names.get(sensor, ""))
+        if fam in series:
+            bucket = series[fam]
+            bucket[start_s] = bucket.get(start_s, 0.0) + total
+    return series
+
+
+def data_time_ms(conn: sqlite3.Connection) -> int | None:
+    """Stamp of the newest committed reading (the node's 'now' for its data)."""
+    return conn.execute("SELECT max(last_ts_ms) FROM sensor_state").fetchone()[0]
+
+
+def export_rows(
+    conn: sqlite3.Connection,
+    sensor_names: tuple[str, ...] = (),
+    from_ms: int | None = None,
+    to_ms: int | None = None,
+) -> Iterator[tuple]:
+    """Stored readings in commit order: (id, block, sensor, kind, unit, ts_ms,
+    value, delta, quality)."""
+    where, params = ["1"], []
+    if sensor_names:
+        where.append(f"name IN ({','.join('?' * len(sensor_names))})")
+        params += list(sensor_names)
+    if from_ms is not None:
+        where.append("ts_ms >= ?")
+        params.append(from_ms)
+    if to_ms is not None:
+        where.append("ts_ms < ?")
+        params.append(to_ms)
+    yield from conn.execute(
+        "SELECT id, block, name, kind, unit, ts_ms, value, delta, quality"
+        f" FROM readings_effective WHERE {' AND '.join(where)} ORDER BY id",
+        params,
+    )
+
+
+def readings_after(
+    conn: sqlite3.Connection, after_id: int, sensor_names: tuple[str, ...] = ()
+) -> list[tuple]:
+    """Readings committed after reading id `after_id` (for `readings tail`)."""
+    rows = conn.execute(
+        "SELECT id, block, name, kind, unit, ts_ms, value, delta, quality"
+        " FROM readings_effective WHERE id > ? ORDER BY id LIMIT 10000",
+        (after_id,),
+    ).fetchall()
+    return [r for r in rows if not sensor_names or r[2] in sensor_names]
+
+
+def last_reading_id(conn: sqlite3.Connection) -> int:
+    """Highest stored reading id."""
+    return conn.execute("SELECT coalesce(max(id), 0) FROM readings").fetchone()[0]

@@ -1,0 +1,314 @@
+"""The only writer of the ledger: batches readings into hash-chained blocks.
+
+Readings wait in memory until `batch_rows` of them are pending or
+`batch_ms` has passed; then one transaction stores them with their block
+header. A reading is committed once its block is; `block_committed` is
+logged (at DEBUG) with the block's height only after the COMMIT returned.
+The database runs in WAL mode with synchronous=FULL, so a committed block
+survives a power cut.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import aiosqlite
+import structlog
+
+from ..config.model import LedgerConfig
+from ..core.clock import Clock
+from ..core.ingest import Accepted, Refused
+from ..core.readings import Kind, Quality, Reading
+from ..errors import LedgerError
+from .anchor import write_anchor
+from .batch import Batch
+from .lock import WriterLock
+from .prune import delete_sql, prune_cutoffs
+from .schema import migrate
+from .state import LedgerState, load_state, retention_days
+from .stats import IngestStats
+
+log = structlog.get_logger(__name__)
+
+PRUNE_EVERY_S = 3600.0
+
+
+class LedgerWriter:
+    """Owns the write connection; feed it with `run(queue)`."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        config: LedgerConfig,
+        clock: Clock,
+        boot_id: str,
+        stats: IngestStats,
+    ) -> None:
+        self.path = data_dir / config.file
+        self.config = config
+        self.clock = clock
+        self.boot_id = boot_id
+        self.stats = stats
+        self._lock = WriterLock(data_dir)
+        self._db: aiosqlite.Connection | None = None
+        self._state: LedgerState | None = None
+        self._pending: list[Reading] = []
+        self._next_prune = 0.0
+        self._stopping = False
+
+    async def open(self) -> None:
+        """Take the writer lock, open the database, migrate, load state."""
+        self._lock.acquire()
+        try:
+            found = await asyncio.to_thread(_prepare, self.path)
+            self._db = await aiosqlite.connect(self.path, isolation_level=None)
+            await self._db.execute("PRAGMA synchronous=FULL")
+            await self._db.execute("PRAGMA wal_autocheckpoint=4000")
+            await self._reload()
+        except sqlite3.Error as exc:
+            self._lock.release()
+            raise LedgerError(f"cannot open ledger {self.path}: {exc}") from exc
+        log.info("ledger_opened", path=str(self.path), schema_from=found,
+                 height=self.height)
+
+    async def close(self) -> None:
+        """Commit what is pending and close."""
+        if self._db is None:
+            return
+        if self._pending:
+            await self.flush()
+        await self._db.close()
+        self._db = None
+        self._lock.release()
+        log.info("ledger_closed", height=self.height)
+
+    def open_buckets(self) -> list:
+        """Rollup buckets not closed yet (committed readings only)."""
+        return self._state.rollups.open_buckets() if self._state else []
+
+    @property
+    def height(self) -> int:
+        """Height of the last committed block (0 when empty)."""
+        return self._state.height if self._state else 0
+
+    async def run(self, queue: asyncio.Queue[Reading | None]) -> None:
+        """Commit readings from `queue` in batches until a None arrives."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.batch_ms / 1000
+        while not self._stopping:
+            self._take_available(queue)
+            remaining = deadline - loop.time()
+            if len(self._pending) >= self.config.batch_rows or remaining <= 0:
+                await self.flush()
+                deadline = loop.time() + self.config.batch_ms / 1000
+                continue
+            try:
+                item = await asyncio.wait_for(queue.get(), remaining)
+            except TimeoutError:
+                continue
+            self._accept_item(item)
+        await self.flush()
+
+    def _take_available(self, queue: asyncio.Queue[Reading | None]) -> None:
+        while len(self._pending) < self.config.batch_rows and not self._stopping:
+            try:
+                item = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            self._accept_item(item)
+
+    def _accept_item(self, item: Reading | None) -> None:
+        if item is None:
+            self._stopping = True
+        else:
+            self._pending.append(item)
+
+    async def flush(self) -> int | None:
+        """Commit pending readings (and due housekeeping) as one block."""
+        if self._db is None or self._state is None:
+            raise LedgerError("ledger is not open")
+        now = self.clock.stamp()
+        prunes = await self._due_prunes(now.ts)
+        batch = self._build(self._pending, now.ts, prunes)
+        if batch is None:
+            self._pending = []
+            return None
+        created_ms = int(now.ts * 1000)
+        try:
+            await self._commit(batch, created_ms)
+        except sqlite3.Error as exc:
+            log.error("ledger_commit_failed", height=batch.height, error=str(exc))
+            await self._reload()
+            raise LedgerError(f"commit of block {batch.height} failed: {exc}") from exc
+        self._pending = []
+        self._state.commit(batch, created_ms)
+        self.stats.committed(len(batch.readings), batch.height, created_ms)
+        write_anchor(self.path, self._state.height, self._state.prev)
+        log.debug(
+            "block_committed",
+            height=batch.height,
+            readings=len(batch.readings),
+            last_reading=batch.first_reading + len(batch.readings) - 1,
+            hash=batch.hash.hex(),
+        )
+        return batch.height
+
+    async def _due_prunes(self, now_s: float) -> list[tuple]:
+        if now_s < self._next_prune:
+            return []
+        self._next_prune = now_s + PRUNE_EVERY_S
+        days = retention_days(self.config.retention)
+        cutoffs = await prune_cutoffs(self._db, days, now_s, self._state.height)
+        return self._state.prune_rows(cutoffs)
+
+    def _build(self, readings: list[Reading], now_s: float, prunes: list) -> Batch | None:
+        batch = self._state.new_batch()
+        for reading in readings:
+            self._add(batch, reading, now_s)
+        self._fix_clock(batch, now_s)
+        batch.prunes = prunes
+        batch.rejects = self.stats.unsaved_rejects()
+        if not (batch.readings or batch.events or batch.prunes or batch.sensors):
+            return None if not batch.rejects else batch
+        return batch
+
+    async def _commit(self, batch: Batch, created_ms: int) -> None:
+        db = self._db
+        digests, block_hash = batch.seal(created_ms)
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            await _insert_rows(db, batch)
+            await self._delete_pruned(batch)
+            await db.execute(
+                "INSERT INTO blocks VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (batch.height, batch.prev, created_ms, digests, block_hash,
+                 batch.first_reading, len(batch.readings)),
+            )
+            await db.executemany(
+                "INSERT OR REPLACE INTO sensor_state VALUES (?, ?, ?, ?)",
+                list(batch.sensor_state.values()),
+            )
+            await db.executemany(_UPSERT_REJECT, batch.rejects)
+            await db.execute("COMMIT")
+        except BaseException:
+            await db.execute("ROLLBACK")
+            raise
+        batch.hash = block_hash
+
+    async def _delete_pruned(self, batch: Batch) -> None:
+        for _, slot, below in batch.prunes:
+            async with self._db.execute(
+                "SELECT first_reading FROM blocks WHERE height = ?", (below,)
+            ) as cursor:
+                row = await cursor.fetchone()
+            first_kept = row[0] if row else batch.first_reading
+            await self._db.execute(*delete_sql(slot, below, first_kept))
+
+    def _add(self, batch: Batch, reading: Reading, now_s: float) -> None:
+        verdict = self._state.rules.check(reading, now_s)
+        if isinstance(verdict, Refused):
+            self.stats.reject(reading.sensor, verdict.reason, verdict.detail)
+            return
+        sensor_id = self._state.sensor_id(batch, reading)
+        boot = None if reading.clock_trusted else self._state.boot_row(batch, self.boot_id)
+        self._state.add_reading(batch, sensor_id, verdict, boot)
+        if verdict.anomaly:
+            self._note_anomaly(batch, verdict, now_s)
+        if verdict.quality == Quality.OK:
+            amount = verdict.delta if reading.kind is Kind.COUNTER else reading.value
+            for bucket in self._state.rollups.add(
+                sensor_id, reading.ts, amount, reading.value
+            ):
+                batch.add_rollup(bucket)
+
+    def _note_anomaly(self, batch: Batch, verdict: Accepted, now_s: float) -> None:
+        reading = verdict.reading
+        self.stats.reject(reading.sensor, verdict.anomaly, f"value {reading.value!r}")
+        if verdict.anomaly in ("counter_reset", "counter_wrap"):
+            self._state.add_event(
+                batch,
+                int(now_s * 1000),
+                verdict.anomaly,
+                reading.sensor,
+                {"value": reading.value, "delta": verdict.delta, "ts": reading.ts},
+            )
+
+    def _fix_clock(self, batch: Batch, now_s: float) -> None:
+        state = self._state
+        boot = state.boots.get(self.boot_id)
+        if boot is None or boot in state.fixed_boots or not self.clock.trusted:
+            return
+        offset_ms = round(self.clock.offset_s() * 1000)
+        batch.clock_fixes.append((boot, offset_ms))
+        state.fixed_boots.add(boot)
+        state.add_event(
+            batch, int(now_s * 1000), "clock_trusted", None, {"offset_ms": offset_ms}
+        )
+        log.info("clock_trusted", boot=self.boot_id, offset_ms=offset_ms)
+
+    async def _reload(self) -> None:
+        self._state = await asyncio.to_thread(_load, self.path)
+        self.stats.restore(self._state.height, self._state.created_ms)
+
+
+_UPSERT_REJECT = (
+    "INSERT INTO rejects (source, reason, count, last_ms, detail)"
+    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (source, reason) DO UPDATE SET"
+    " count = count + excluded.count, last_ms = excluded.last_ms,"
+    " detail = excluded.detail"
+)
+
+
+def _load(path: Path) -> LedgerState:
+    """Read the writer's state through a connection of its own thread."""
+    conn = sqlite3.connect(path)
+    try:
+        return load_state(conn)
+    finally:
+        conn.close()
+
+
+def _prepare(path: Path) -> int:
+    """Switch the file to WAL and migrate it; returns the version found."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        return migrate(conn)
+    finally:
+        conn.close()
+
+
+async def _insert_rows(db: aiosqlite.Connection, batch: Batch) -> None:
+    h = batch.height
+    await db.executemany(
+        f"INSERT INTO sensors (id, name, kind, unit, block) VALUES (?, ?, ?, ?, {h})",
+        batch.sensors,
+    )
+    await db.executemany(
+        f"INSERT INTO boots (id, boot_id, block) VALUES (?, ?, {h})", batch.boots
+    )
+    await db.executemany(
+        "INSERT INTO readings (id, sensor, ts_ms, value, delta, quality, boot,"
+        f" mono_ms, block) VALUES (?, ?, ?, ?, ?, ?, ?, ?, {h})",
+        batch.readings,
+    )
+    await db.executemany(
+        "INSERT OR REPLACE INTO rollups (tier, start_s, sensor, n, total, low, high,"
+        f" last, block) VALUES (?, ?, ?, ?, ?, ?, ?, ?, {h})",
+        batch.rollups,
+    )
+    await db.executemany(
+        "INSERT INTO events (id, ts_ms, kind, sensor, detail, block)"
+        f" VALUES (?, ?, ?, ?, ?, {h})",
+        batch.events,
+    )
+    await db.executemany(
+        f"INSERT INTO clock_fixes (boot, offset_ms, block) VALUES (?, ?, {h})",
+        batch.clock_fixes,
+    )
+    await db.executemany(
+        f"INSERT INTO prunes (id, tbl, below_block, block) VALUES (?, ?, ?, {h})",
+        batch.prunes,
+    )

@@ -1,0 +1,216 @@
+"""The dashboard page and the JSON API (aiohttp), served by the daemon."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import structlog
+from aiohttp import web
+
+from ..config.model import WebConfig
+from ..core.channels import family
+from ..core.rollups import Tier
+from ..errors import LedgerCorrupt
+from ..ledger import query
+from .chart import render_chart
+from .page import render_page
+
+log = structlog.get_logger(__name__)
+
+VIEW = web.AppKey("view", object)
+MAX_RANGE_MS = 400 * 86_400_000
+
+
+class BadRequest(ValueError):
+    """A query parameter is missing or malformed."""
+
+
+async def start_web(view, config: WebConfig) -> tuple[web.AppRunner, str]:
+    """Serve the app; return the runner and the URL actually bound."""
+    app = web.Application(middlewares=[_json_errors])
+    app[VIEW] = view
+    app.add_routes(
+        [
+            web.get("/", _page),
+            web.get("/chart.svg", _chart),
+            web.get("/api/v1/status", _status),
+            web.get("/api/v1/sensors", _sensors),
+            web.get("/api/v1/readings", _readings),
+            web.get("/api/v1/building", _building),
+        ]
+    )
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, config.host, config.port)
+    await site.start()
+    port = runner.addresses[0][1]
+    url = f"http://{config.host}:{port}/"
+    log.info("web_listening", url=url)
+    return runner, url
+
+
+@web.middleware
+async def _json_errors(request: web.Request, handler: Callable) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except BadRequest as exc:
+        return web.json_response({"error": str(exc)}, status=400)
+    except LedgerCorrupt as exc:
+        return web.json_response({"error": str(exc)}, status=503)
+
+
+async def _in_ledger(request: web.Request, fn: Callable, *args):
+    """Run a query function against a fresh read-only connection, off the loop."""
+    db_path: Path = request.app[VIEW].db_path
+
+    def run():
+        conn = query.open_reader(db_path)
+        try:
+            return fn(conn, *args)
+        finally:
+            conn.close()
+
+    return await asyncio.to_thread(run)
+
+
+async def _status(request: web.Request) -> web.Response:
+    view = request.app[VIEW]
+    head = await _in_ledger(request, query.head)
+    stats = view.stats
+    return web.json_response(
+        {
+            "node": {
+                "building_id": view.config.node.building_id,
+                "name": view.config.node.name,
+                "uptime_s": round(time.time() - view.started_s, 1),
+                "clock_trusted": view.clock.trusted,
+            },
+            "ingest": {
+                "committed_total": stats.committed_total,
+                "rate_per_s": round(stats.rate_per_s(), 2),
+                "queue_depth": view.queue.qsize(),
+                "rejects_by_reason": stats.rejects_by_reason(),
+            },
+            "ledger": {
+                **head,
+                "size_bytes": _ledger_bytes(view.db_path),
+            },
+            "sources": [vars(h) for h in view.health.values()],
+        }
+    )
+
+
+def _ledger_bytes(db_path: Path) -> int:
+    total = 0
+    for suffix in ("", "-wal"):
+        path = db_path.with_name(db_path.name + suffix)
+        if path.exists():
+            total += path.stat().st_size
+    return total
+
+
+async def _sensors(request: web.Request) -> web.Response:
+    view = request.app[VIEW]
+    rows = await _in_ledger(request, query.sensors)
+    now_ms = time.time() * 1000
+    for row in rows:
+        live = view.latest.get(row["name"])
+        if live is not None:
+            row["live_value"] = live.value
+            row["live_ts_ms"] = int(live.ts * 1000)
+        seen = row.get("live_ts_ms") or row["last_ts_ms"]
+        row["age_s"] = None if seen is None else round((now_ms - seen) / 1000, 1)
+    return web.json_response({"sensors": rows})
+
+
+async def _readings(request: web.Request) -> web.Response:
+    params = request.query
+    sensor = params.get("sensor")
+    if not sensor:
+        raise BadRequest("sensor is required, e.g. ?sensor=p1.import_t1")
+    step = params.get("step", "raw")
+    if step not in query.STEPS:
+        raise BadRequest(f"step must be one of {', '.join(query.STEPS)}, got {step!r}")
+    to_ms = _parse_time(params.get("to"), "to") or int(time.time() * 1000) + 1
+    from_ms = _parse_time(params.get("from"), "from") or to_ms - 86_400_000
+    if from_ms >= to_ms or to_ms - from_ms > MAX_RANGE_MS:
+        raise BadRequest("from must be before to, and the range at most 400 days")
+    rows = await _in_ledger(request, query.readings, sensor, from_ms, to_ms, step)
+    return web.json_response(
+        {"sensor": sensor, "step": step, "from_ms": from_ms, "to_ms": to_ms,
+         "readings": rows}
+    )
+
+
+def _parse_time(text: str | None, name: str) -> int | None:
+    """Accept Unix seconds or ISO 8601 (naive means UTC); return milliseconds."""
+    if not text:
+        return None
+    try:
+        return int(float(text) * 1000)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise BadRequest(
+            f"{name} must be Unix seconds or ISO 8601, got {text!r}"
+        ) from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return int(moment.timestamp() * 1000)
+
+
+async def _building(request: web.Request) -> web.Response:
+    return web.json_response(await building_summary(request))
+
+
+async def building_summary(request: web.Request) -> dict:
+    """Live power and the totals of the data day, building-wide."""
+    view = request.app[VIEW]
+    data_ms = await _in_ledger(request, query.data_time_ms)
+    if data_ms is None:
+        return {"data_time_ms": None, "power_kw": None, "today": {}}
+    day_start = int(data_ms // 1000) // Tier.DAY.value * Tier.DAY.value
+    open_buckets = view.writer.open_buckets()
+    series = await _in_ledger(
+        request, query.family_series, day_start, day_start + Tier.DAY.value,
+        Tier.QUARTER, open_buckets,
+    )
+    today = {fam: round(sum(values.values()), 3) for fam, values in series.items()}
+    return {
+        "data_time_ms": data_ms,
+        "power_kw": _live_power(view.latest),
+        "today": today,
+    }
+
+
+def _live_power(latest: dict) -> float | None:
+    powers = [r.value for name, r in latest.items() if family(name) == "power_import"]
+    return round(sum(powers), 3) if powers else None
+
+
+async def _page(request: web.Request) -> web.Response:
+    view = request.app[VIEW]
+    return web.Response(text=render_page(view.config.node), content_type="text/html")
+
+
+async def _chart(request: web.Request) -> web.Response:
+    view = request.app[VIEW]
+    try:
+        hours = min(max(int(request.query.get("hours", "24")), 1), 24 * 14)
+    except ValueError as exc:
+        raise BadRequest("hours must be an integer") from exc
+    data_ms = await _in_ledger(request, query.data_time_ms)
+    end_s = int((data_ms or time.time() * 1000) // 1000)
+    start_s = end_s - hours * 3600
+    series = await _in_ledger(
+        request, query.family_series, start_s, end_s + 1, Tier.QUARTER,
+        view.writer.open_buckets(),
+    )
+    svg = await asyncio.to_thread(render_chart, series, start_s, end_s)
+    return web.Response(body=svg, content_type="image/svg+xml")

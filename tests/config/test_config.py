@@ -1,0 +1,40 @@
+"""Configuration is validated once, and errors name the key and the fix."""
+
+from pathlib import Path
+
+import pytest
+
+from koprogo_node.config import load
+from koprogo_node.errors import ConfigError
+
+EXAMPLE = Path(__file__).parents[2] / "config" / "node.example.toml"
+
+
+def test_example_file_is_valid():
+    """The documented example configuration loads."""
+    cfg = load(EXAMPLE)
+
+    assert cfg.ledger.batch_ms == 10_000
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[ledger]\nbatch_rows = 0\n", "ledger.batch_rows: got 0, must be at least 1"),
+        ("[web]\nport = 'x'\n", "web.port: expected an integer, got 'x'"),
+        ("[[sources]]\ntype = 'p2'\n", "sources[0].type: got 'p2', expected one of"),
+        ("[[sources]]\ntype = 'p1'\n", "sources[0]: path is required"),
+        ("[nodes]\n", "nodes: unknown key"),
+        ("[log]\nlevel = 'loud'\n", "log.level: got 'loud', expected one of"),
+        ("[ledger\n", "not valid TOML"),
+    ],
+)
+def test_invalid_file_names_key_value_and_allowed(tmp_path, text, message):
+    """Each invalid file fails with the key path, the bad value and what is allowed."""
+    path = tmp_path / "node.toml"
+    path.write_text(text)
+
+    with pytest.raises(ConfigError) as caught:
+        load(path)
+
+    assert message in str(caught.value)
