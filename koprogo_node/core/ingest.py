@@ -45,6 +45,7 @@ class ChannelState:
     unit: str
     last_ts: float | None = None
     baseline: float | None = None
+    last_value: float | None = None
 
 
 class IngestRules:
@@ -65,16 +66,16 @@ class IngestRules:
         state = self.channels.get(reading.sensor)
         if state is None:
             state = self.channels[reading.sensor] = ChannelState(reading.kind, reading.unit)
-        problem = _channel_problem(reading, state)
-        if problem:
-            return Refused(reading, *problem)
+        if reading.kind is not state.kind or reading.unit != state.unit:
+            return Refused(reading, *_channel_problem(reading, state))
         if reading.clock_trusted:
             # An untrusted stamp may lie anywhere (a clock restored to last
             # shutdown); it is stored flagged and does not move the channel.
-            problem = _order_problem(reading, state)
-            if problem:
-                return Refused(reading, *problem)
+            last_ts = state.last_ts
+            if last_ts is not None and reading.ts <= last_ts:
+                return Refused(reading, *_order_problem(reading, last_ts))
             state.last_ts = reading.ts
+            state.last_value = reading.value
         return _accept(reading, state)
 
 
@@ -88,30 +89,27 @@ def _value_problem(reading: Reading, now: float) -> tuple[str, str] | None:
     return None
 
 
-def _channel_problem(reading: Reading, state: ChannelState) -> tuple[str, str] | None:
-    if (reading.kind, reading.unit) != (state.kind, state.unit):
-        return (
-            "channel_changed",
-            f"{reading.kind}/{reading.unit} for a {state.kind}/{state.unit} channel",
-        )
-    return None
+def _channel_problem(reading: Reading, state: ChannelState) -> tuple[str, str]:
+    return (
+        "channel_changed",
+        f"{reading.kind}/{reading.unit} for a {state.kind}/{state.unit} channel",
+    )
 
 
-def _order_problem(reading: Reading, state: ChannelState) -> tuple[str, str] | None:
-    if state.last_ts is None:
-        return None
-    if reading.ts == state.last_ts:
+def _order_problem(reading: Reading, last_ts: float) -> tuple[str, str]:
+    if reading.ts == last_ts:
         return "duplicate_timestamp", f"stamp {reading.ts!r} seen already"
-    if reading.ts < state.last_ts:
-        return "out_of_order", f"stamp {reading.ts!r} before {state.last_ts!r}"
-    return None
+    return "out_of_order", f"stamp {reading.ts!r} before {last_ts!r}"
+
+
+_OK, _UNSYNCED, _COUNTER = Quality.OK, Quality.CLOCK_UNSYNCED, Kind.COUNTER
 
 
 def _accept(reading: Reading, state: ChannelState) -> Accepted:
     quality = reading.quality
-    if not reading.clock_trusted and quality == Quality.OK:
-        quality = Quality.CLOCK_UNSYNCED
-    if reading.kind is not Kind.COUNTER:
+    if not reading.clock_trusted and quality is _OK:
+        quality = _UNSYNCED
+    if reading.kind is not _COUNTER:
         return Accepted(reading, None, quality)
     if reading.value < 0:
         return Accepted(reading, None, Quality.OUT_OF_RANGE, "negative_counter")

@@ -31,6 +31,7 @@ class Tier(enum.IntEnum):
 
 
 NEXT_TIER = {Tier.QUARTER: Tier.HOUR, Tier.HOUR: Tier.DAY}
+QUARTER_S = int(Tier.QUARTER)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,23 +53,35 @@ def bucket_start(ts: float, tier: Tier) -> int:
     return int(math.floor(ts / tier.value) * tier.value)
 
 
-def merge(a: Bucket, b: Bucket) -> Bucket:
-    """Combine two aggregates of the same sensor, `b` being the later one."""
-    return replace(
-        a,
-        n=a.n + b.n,
-        total=a.total + b.total,
-        low=min(a.low, b.low),
-        high=max(a.high, b.high),
-        last=b.last,
-    )
+class _Open:
+    """A bucket still filling; mutable because it changes on every reading."""
+
+    __slots__ = ("start_s", "n", "total", "low", "high", "last")
+
+    def __init__(self, start_s: int, n: int, total: float, low: float, high: float,
+                 last: float) -> None:
+        self.start_s, self.n, self.total = start_s, n, total
+        self.low, self.high, self.last = low, high, last
+
+    def absorb(self, n: int, total: float, low: float, high: float, last: float) -> None:
+        self.n += n
+        self.total += total
+        if low < self.low:
+            self.low = low
+        if high > self.high:
+            self.high = high
+        self.last = last
+
+    def freeze(self, tier: Tier, sensor: int) -> Bucket:
+        return Bucket(tier, self.start_s, sensor, self.n, self.total, self.low,
+                      self.high, self.last)
 
 
 class RollupBuilder:
     """Keeps the open buckets of every sensor and emits the ones that close."""
 
     def __init__(self) -> None:
-        self._open: dict[tuple[Tier, int], Bucket] = {}
+        self._open: dict[tuple[Tier, int], _Open] = {}
 
     def add(self, sensor: int, ts: float, amount: float, value: float) -> list[Bucket]:
         """Add one good reading; return the buckets it closed.
@@ -76,7 +89,11 @@ class RollupBuilder:
         `amount` is what sums (a counter's delta, a gauge's value); `value`
         is the reading itself, for min, max and last.
         """
-        start = bucket_start(ts, Tier.QUARTER)
+        start = int(ts // QUARTER_S) * QUARTER_S
+        current = self._open.get((Tier.QUARTER, sensor))
+        if current is not None and current.start_s == start:
+            current.absorb(1, amount, value, value, value)  # the hot path
+            return []
         point = Bucket(Tier.QUARTER, start, sensor, 1, amount, value, value, value)
         return self._absorb(point)
 
@@ -86,18 +103,22 @@ class RollupBuilder:
 
     def open_buckets(self) -> list[Bucket]:
         """Return the buckets still open, for queries of recent data."""
-        return list(self._open.values())
+        return [o.freeze(tier, sensor) for (tier, sensor), o in self._open.items()]
 
     def _absorb(self, piece: Bucket) -> list[Bucket]:
         key = (piece.tier, piece.sensor)
         current = self._open.get(key)
-        if current is None or current.start_s == piece.start_s:
-            self._open[key] = piece if current is None else merge(current, piece)
+        if current is not None and current.start_s == piece.start_s:
+            current.absorb(piece.n, piece.total, piece.low, piece.high, piece.last)
             return []
-        if piece.start_s < current.start_s:
+        if current is not None and piece.start_s < current.start_s:
             return []  # the ingest rules keep this from happening
-        self._open[key] = piece
-        return [current, *self._promote(current)]
+        self._open[key] = _Open(piece.start_s, piece.n, piece.total, piece.low,
+                                piece.high, piece.last)
+        if current is None:
+            return []
+        closed = current.freeze(piece.tier, piece.sensor)
+        return [closed, *self._promote(closed)]
 
     def _promote(self, closed: Bucket) -> list[Bucket]:
         upper = NEXT_TIER.get(closed.tier)

@@ -39,7 +39,10 @@ class IngestSink:
             health.last_error = ""
             health.state = "running"
         self._latest[reading.sensor] = reading
-        await self._queue.put(reading)
+        try:
+            self._queue.put_nowait(reading)
+        except asyncio.QueueFull:
+            await self._queue.put(reading)
 
     def reject(self, reject: Reject) -> None:
         """Count input the source could not turn into a reading."""

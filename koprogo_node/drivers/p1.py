@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterable, Union
+from typing import Any, Iterable
 
 import serial
 import structlog
@@ -66,7 +66,7 @@ log = structlog.get_logger(__name__)
 # of those already becomes a counted Reject here.
 logging.getLogger("dsmr_parser").setLevel(logging.CRITICAL)
 
-Output = Union[Reading, Reject]
+Output = Reading | Reject
 
 MAX_TELEGRAM_BYTES = 16 * 1024
 READ_TIMEOUT_S = 0.2
@@ -88,7 +88,12 @@ SPECS: dict[str, dict[str, Any]] = {
     "eon_hungary": specs.EON_HUNGARY,
     "easymeter": specs.Q3D,
 }
+# XXX(#3): Austrian T210-D-R meters can send encrypted frames too, but with a
+# per-meter authentication key P1Source has no field for; add one, then
+# "austria" here.
 _ENCRYPTED_SPECS = ("luxembourg",)
+# Opening a port mid-telegram gives these; they are expected, not alarming.
+_EXPECTED_REASONS = frozenset({"junk", "truncated"})
 
 _HEX_DIGITS = frozenset(b"0123456789ABCDEFabcdef")
 _BLANK = b" \t\r\n\0"
@@ -113,6 +118,7 @@ def crc16(data: bytes) -> int:
 
 
 def _crc_table() -> tuple[int, ...]:
+    """Build the lookup table of CRC-16/ARC (reflected polynomial 0xA001)."""
     table = []
     for index in range(256):
         crc = index
@@ -185,10 +191,11 @@ class _Framer:
             self._drop(end)
             if start < 0:
                 return False
-            self._end_junk(out)
+        self._end_junk(out)  # at a "/": any junk run before it is over
         return self._cut(out, final)
 
     def _cut(self, out: list[_Frame | Reject], final: bool) -> bool:
+        """Cut off the telegram the buffer starts with, or return False to wait."""
         buf = self._buf
         start = max(self._scanned, 1)
         bang = buf.find(b"!", start)
@@ -210,6 +217,7 @@ class _Framer:
         return True
 
     def _wait_or_overflow(self, out: list[_Frame | Reject]) -> bool:
+        """Wait for more bytes, or drop a telegram grown past the bound."""
         self._scanned = len(self._buf)
         if len(self._buf) > MAX_TELEGRAM_BYTES:
             detail = f"no '!' within {MAX_TELEGRAM_BYTES} bytes"
@@ -223,6 +231,7 @@ class _Framer:
         self._scanned = 0
 
     def _note_junk(self, chunk: bytes | bytearray) -> None:
+        """Count bytes outside a telegram and keep a short sample."""
         if self._discarding or not chunk:
             return
         self._junk_bytes += len(chunk)
@@ -230,6 +239,7 @@ class _Framer:
         self._junk_visible = self._junk_visible or bool(chunk.strip(_BLANK))
 
     def _end_junk(self, out: list[_Frame | Reject]) -> None:
+        """Report the junk run just ended, unless it was only whitespace."""
         if self._junk_visible:
             sample = bytes(self._junk_sample)
             detail = f"{self._junk_bytes} bytes outside a telegram: {sample!r}"
@@ -264,7 +274,16 @@ class _CipherFramer:
             out.append(self._open(frame))
         return out
 
+    def finish(self) -> list[Reject]:
+        """End of input: report a frame cut short."""
+        if not self._buf:
+            return []
+        detail = f"{len(self._buf)} bytes of an encrypted frame, then end of input"
+        self._buf.clear()
+        return [Reject(source=self._source, reason="truncated", detail=detail)]
+
     def _next_frame(self) -> bytes | None:
+        """Take the next complete frame off the buffer, if there is one."""
         while True:
             start = self._buf.find(GeneralGlobalCipher.TAG)
             del self._buf[: start if start >= 0 else len(self._buf)]
@@ -303,6 +322,7 @@ class _CipherFramer:
         return at + 1 + width + length
 
     def _open(self, frame: bytes) -> bytes | Reject:
+        """Decrypt one frame into a plain telegram."""
         try:
             apdu = GeneralGlobalCipher.from_bytes(frame)
             return bytes(apdu.to_plain_apdu(self._key, self._auth_key))
@@ -317,7 +337,9 @@ class P1Decoder:
 
     `telegrams`, `skipped` and `rejects` (a Counter by reason) are for status
     display. M-Bus readings and the month's peak carry their own capture
-    time; they are emitted only when that time or the value changes.
+    time; they are emitted (or rejected) only when that time or the value
+    changes, since meters repeat them in every telegram. M-Bus meters are
+    named by type in channel order: gas, gas_2, water, heat.
     """
 
     def __init__(
@@ -347,7 +369,7 @@ class P1Decoder:
         self._crc_required = bool(SPECS[spec]["checksum_support"])
         self._framer = _Framer(prefix)
         self._cipher = _cipher_for(spec, prefix, decryption_key)
-        self._last_own: dict[str, tuple[datetime | None, object]] = {}
+        self._last_own: dict[str, tuple[datetime | None, str]] = {}
         self._last_bucket: int | None = None
 
     @classmethod
@@ -367,19 +389,18 @@ class P1Decoder:
         `stamp` times telegrams that carry no timestamp of their own.
         """
         if self._cipher is None:
-            pieces = self._framer.push(data)
-        else:
-            pieces = self._open_frames(data)
-        return self._decode_all(pieces, stamp)
+            return self._decode_all(self._framer.push(data), stamp)
+        return self._decode_all(self._open_frames(self._cipher, data), stamp)
 
     def flush(self, stamp: Stamp | None = None) -> list[Output]:
         """End of input: decode a last telegram missing its line end."""
-        return self._decode_all(self._framer.finish(), stamp)
+        leftover = self._cipher.finish() if self._cipher is not None else []
+        return self._decode_all([*leftover, *self._framer.finish()], stamp)
 
-    def _open_frames(self, data: bytes) -> list[_Frame | Reject]:
-        assert self._cipher is not None
+    def _open_frames(self, cipher: _CipherFramer, data: bytes) -> list[_Frame | Reject]:
+        """Decrypt frames and cut the plain telegrams out of them."""
         pieces: list[_Frame | Reject] = []
-        for plain in self._cipher.push(data):
+        for plain in cipher.push(data):
             if isinstance(plain, Reject):
                 pieces.append(plain)
             else:
@@ -389,6 +410,7 @@ class P1Decoder:
     def _decode_all(
         self, pieces: Iterable[_Frame | Reject], stamp: Stamp | None
     ) -> list[Output]:
+        """Decode the framed telegrams, passing rejects through and counting them."""
         out: list[Output] = []
         for piece in pieces:
             if isinstance(piece, Reject):
@@ -399,6 +421,7 @@ class P1Decoder:
         return out
 
     def _decode(self, frame: _Frame, stamp: Stamp | None) -> list[Output]:
+        """Check, time, parse and map one telegram."""
         crc_problem = self._check_crc(frame)
         if crc_problem is not None:
             return [crc_problem]
@@ -417,6 +440,7 @@ class P1Decoder:
         return out
 
     def _check_crc(self, frame: _Frame) -> Reject | None:
+        """Return a reject when the CRC is wrong, or missing where required."""
         if not frame.crc:
             if not self._crc_required:
                 return None
@@ -430,6 +454,7 @@ class P1Decoder:
         return self._reject("crc_mismatch", detail)
 
     def _telegram_time(self, text: str, stamp: Stamp | None) -> _When | Reject:
+        """Return the telegram's own time, else the caller's stamp."""
         match = _METER_TIME.search(text)
         if match is None:
             if stamp is None:
@@ -464,6 +489,7 @@ class P1Decoder:
             return self._parser.parse(good), bad
 
     def _line_parses(self, line: str) -> bool:
+        """Return whether the parser accepts this line on its own."""
         try:
             self._parser.parse(line)
         except Exception:  # noqa: BLE001 - any failure marks the line bad
@@ -473,6 +499,7 @@ class P1Decoder:
     def _map(
         self, telegram: Any, text: str, when: _When | Reject, bad_lines: list[str]
     ) -> list[Output]:
+        """Turn a parsed telegram into readings and rejects."""
         out: list[Output] = [] if isinstance(when, _When) else [when]
         stamp = when if isinstance(when, _When) else None
         for channel in self._meter_channels:
@@ -486,6 +513,7 @@ class P1Decoder:
     def _meter_value(
         self, telegram: Any, text: str, channel: MeterChannel, when: _When | None
     ) -> list[Output]:
+        """Map one electricity channel of the telegram."""
         found = getattr(telegram, channel.field, None)
         if found is None:
             return self._unreadable(text, channel)
@@ -505,6 +533,7 @@ class P1Decoder:
         return [self._reject("not_a_number", match.group(0).strip(), sensor)]
 
     def _mbus_values(self, telegram: Any) -> list[Output]:
+        """Map the M-Bus devices, numbering several of one type."""
         out: list[Output] = []
         count: Counter[str] = Counter()
         devices = getattr(telegram, "MBUS_DEVICES", None) or []
@@ -539,6 +568,7 @@ class P1Decoder:
     def _reading(
         self, name: str, raw: object, unit: str, kind: Kind, when: _When
     ) -> Output:
+        """Build a reading, or a reject when the value is not a number."""
         sensor = self._sensor(name)
         value = _finite(raw)
         if value is None:
@@ -561,6 +591,7 @@ class P1Decoder:
 
 
 def _select_channels(channels: tuple[str, ...]) -> frozenset[str]:
+    """Return the channel names to emit, refusing unknown ones."""
     unknown = [name for name in channels if name not in CHANNEL_NAMES]
     if unknown:
         valid = ", ".join(CHANNEL_NAMES)
@@ -571,6 +602,7 @@ def _select_channels(channels: tuple[str, ...]) -> frozenset[str]:
 
 
 def _cipher_for(spec: str, source: str, key_hex: str) -> _CipherFramer | None:
+    """Return the frame opener for an encrypted meter, or None."""
     if not key_hex:
         return None
     if spec not in _ENCRYPTED_SPECS:
@@ -612,6 +644,7 @@ def _logical_lines(text: str) -> list[str]:
 
 
 def _mbus_channel(device: Any) -> MbusChannel | None:
+    """Return the channel an M-Bus device's type maps to, if any."""
     for field in MBUS_TYPE_FIELDS:
         found = getattr(device, field, None)
         if found is None:
@@ -625,6 +658,7 @@ def _mbus_channel(device: Any) -> MbusChannel | None:
 
 
 def _mbus_reading(device: Any) -> Any:
+    """Return the device's reading, whichever DSMR version named it."""
     for field in MBUS_READING_FIELDS:
         found = getattr(device, field, None)
         if found is not None:
@@ -639,6 +673,7 @@ def _is_placeholder(found: Any) -> bool:
 
 
 def _finite(raw: object) -> float | None:
+    """Return a parsed value as a float, or None unless a finite number."""
     if not isinstance(raw, (Decimal, int)) or isinstance(raw, bool):
         return None
     value = float(raw)
@@ -670,17 +705,20 @@ class P1Reader:
 
     A regular file is read to its end, then `run` returns. Anything else is
     opened as a serial device and read until cancelled; serial failures
-    raise `SensorUnavailable`.
+    raise `SensorUnavailable`. `port_open` and the decoder's counters are
+    for status display.
     """
 
     def __init__(self, config: P1Source) -> None:
         self.config = config
         self.name = config.name
         self.decoder = P1Decoder.from_config(config)
+        self.port_open = False
         self._reasons_seen: set[str] = set()
         self._telegrams_seen = 0
-        self._last_telegram_mono: float | None = None
-        self._silent = False
+        self._last_telegram_mono = 0.0
+        self._receiving = False
+        self._silence_logged = False
 
     async def run(self, sink: Sink, clock: Clock) -> None:
         """Read telegrams into `sink` until the file ends or forever."""
@@ -691,6 +729,7 @@ class P1Reader:
             await self._run_port(sink, clock)
 
     async def _run_file(self, path: Path, sink: Sink, clock: Clock) -> None:
+        """Decode a recording to its end."""
         try:
             with await asyncio.to_thread(open, path, "rb") as file:
                 while chunk := await asyncio.to_thread(file.read, _FILE_CHUNK_BYTES):
@@ -708,7 +747,15 @@ class P1Reader:
         )
 
     async def _run_port(self, sink: Sink, clock: Clock) -> None:
+        """Read the serial port until cancelled or lost."""
         port = await asyncio.to_thread(self._open_port)
+        self.port_open = True
+        stamp = clock.stamp()
+        self._last_telegram_mono = stamp.mono_s
+        self._receiving = self._silence_logged = False
+        # A telegram cut off when the port was last lost must not be glued to
+        # the first bytes read now.
+        await self._deliver(self.decoder.flush(stamp), sink)
         log.info(
             "p1_opened",
             source=self.name,
@@ -725,6 +772,7 @@ class P1Reader:
                 self._note_activity(stamp.mono_s)
         finally:
             port.close()
+            self.port_open = False
             log.info("p1_closed", source=self.name, path=self.config.path)
 
     def _open_port(self) -> serial.Serial:
@@ -764,6 +812,7 @@ class P1Reader:
             ) from exc
 
     async def _deliver(self, items: list[Output], sink: Sink) -> None:
+        """Hand readings and rejects to the sink."""
         for item in items:
             if isinstance(item, Reading):
                 await sink.put(item)
@@ -772,10 +821,15 @@ class P1Reader:
                 self._log_reject(item)
 
     def _log_reject(self, reject: Reject) -> None:
-        """Log a reason at WARNING the first time, then at DEBUG."""
+        """Log a reason the first time (INFO or WARNING), then at DEBUG."""
         first = reject.reason not in self._reasons_seen
         self._reasons_seen.add(reject.reason)
-        emit = log.warning if first else log.debug
+        if not first:
+            emit = log.debug
+        elif reject.reason in _EXPECTED_REASONS:
+            emit = log.info
+        else:
+            emit = log.warning
         emit(
             "p1_reject",
             source=self.name,
@@ -786,19 +840,20 @@ class P1Reader:
 
     def _note_activity(self, mono_s: float) -> None:
         """Log when telegrams start, stop for SILENT_AFTER_S, and resume."""
-        if self.decoder.telegrams + self.decoder.skipped != self._telegrams_seen:
-            self._telegrams_seen = self.decoder.telegrams + self.decoder.skipped
-            if self._last_telegram_mono is None or self._silent:
-                log.info("p1_receiving", source=self.name)
+        seen = self.decoder.telegrams + self.decoder.skipped
+        if seen != self._telegrams_seen:
+            self._telegrams_seen = seen
             self._last_telegram_mono = mono_s
-            self._silent = False
-        elif (
-            self._last_telegram_mono is not None
-            and not self._silent
-            and mono_s - self._last_telegram_mono > SILENT_AFTER_S
-        ):
-            self._silent = True
-            log.warning("p1_silent", source=self.name, after_s=SILENT_AFTER_S)
+            self._silence_logged = False
+            if not self._receiving:
+                self._receiving = True
+                log.info("p1_receiving", source=self.name)
+        elif not self._silence_logged:
+            silent_s = mono_s - self._last_telegram_mono
+            if silent_s > SILENT_AFTER_S:
+                self._receiving = False
+                self._silence_logged = True
+                log.warning("p1_silent", source=self.name, silent_s=round(silent_s))
 
 
 def _read_some(port: serial.Serial) -> bytes:

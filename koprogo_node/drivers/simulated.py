@@ -30,8 +30,11 @@ soon as the terminals exist, before the first tick.
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import os
 import tty
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime, timedelta
 
 import structlog
@@ -51,7 +54,7 @@ from ..sim import (
     lot_key,
     room_temperature_c,
 )
-from ..sim.profile import year_profile
+from ..sim.profile import compute_year_profile, has_profile, keep_profile
 from .base import Sink
 
 log = structlog.get_logger(__name__)
@@ -121,6 +124,7 @@ class SimulatedBuilding:
             _parse_start(config)  # fail at start-up, not at the first run
         self._ports: dict[str, PtyPort] = {}
         self._ready = asyncio.Event()
+        self._dropping = False
         self.ticks = 0
 
     @property
@@ -143,8 +147,8 @@ class SimulatedBuilding:
     async def run(self, sink: Sink, clock: Clock) -> None:
         """Play the building until cancelled."""
         start_ts = start_time(self.config, clock.stamp().ts)
-        # The first profile imports pandas and demandlib: keep it off the loop.
-        await asyncio.to_thread(_prepare_profiles, start_ts)
+        first_year = datetime.fromtimestamp(start_ts, BRUSSELS).year
+        await asyncio.to_thread(load_profiles, (first_year, first_year + 1))
         building = Building(
             BuildingSpec(
                 lots=self.config.lots,
@@ -180,7 +184,7 @@ class SimulatedBuilding:
             ticker = _Ticker(self.config.step_s / self.config.speed)
             while True:
                 tick = await ticker.next()
-            ts = building.spec.start_ts + tick * self.config.step_s
+                ts = building.spec.start_ts + tick * self.config.step_s
                 self._send_all(building.advance(ts))
                 self.ticks += 1
         finally:
@@ -192,15 +196,34 @@ class SimulatedBuilding:
         frames = building_frames(snapshot, self.config.seed, self.config.heating)
         for key, frame in frames.items():
             port = self._ports[key]
-            if not port.send(encode_telegram(frame)) and port.dropped == 1:
+            if not port.send(encode_telegram(frame)) and not self._dropping:
+                # Once per run: the usual cause, no reader on any port, would
+                # otherwise log one line per meter.
+                self._dropping = True
                 log.info(
                     "sim_p1_dropping", source=self.name, meter=key, path=port.path
                 )
 
 
-def _prepare_profiles(start_ts: float) -> None:
-    year = datetime.fromtimestamp(start_ts, BRUSSELS).year
-    year_profile(year)
+def load_profiles(years: tuple[int, ...]) -> None:
+    """Compute the years' load profiles in a child process (blocking).
+
+    demandlib needs pandas, which would add some 40 MB to the daemon for
+    good; a child process that exits takes that memory with it. A later
+    year is computed in this process, should a run ever get that far.
+    """
+    missing = [year for year in years if not has_profile(year)]
+    if not missing:
+        return
+    try:
+        spawn = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
+            profiles = list(pool.map(compute_year_profile, missing))
+    except (OSError, BrokenProcessPool) as exc:
+        log.info("sim_profile_in_process", reason=str(exc))
+        profiles = [compute_year_profile(year) for year in missing]
+    for year, profile in zip(missing, profiles):
+        keep_profile(year, profile)
 
 
 def _units(config: SimulatedSource) -> list[tuple[str, Kind]]:

@@ -24,8 +24,10 @@ class Batch:
     clock_fixes: list[tuple] = field(default_factory=list)
     prunes: list[tuple] = field(default_factory=list)
     sensor_state: dict[int, tuple] = field(default_factory=dict)
+    touched: dict[int, str] = field(default_factory=dict)
     rejects: list[tuple] = field(default_factory=list)
     hash: bytes = b""
+    digests: bytes = b""
 
     def add_rollup(self, bucket: Bucket) -> None:
         """Queue a closed bucket."""
@@ -49,7 +51,7 @@ class Batch:
         text = json.dumps(detail, sort_keys=True, separators=(",", ":"))
         self.events.append((event_id, ts_ms, kind, sensor, text))
 
-    def digests(self) -> bytes:
+    def compute_digests(self) -> bytes:
         """Packed per-slot digests of this block's rows."""
         slots = {
             "sensors": self.sensors,
@@ -64,7 +66,7 @@ class Batch:
             slots[slot] = sorted(rows, key=lambda r: (r[1], r[2]))
         return pack_digests({name: rows_digest(slots[name]) for name in CHAINED})
 
-    def seal(self, created_ms: int) -> tuple[bytes, bytes]:
-        """Return (digests, hash) of the header for commit time `created_ms`."""
-        digests = self.digests()
-        return digests, block_hash(self.height, self.prev, created_ms, digests)
+    def seal(self, created_ms: int) -> None:
+        """Compute the header's digests and hash for commit time `created_ms`."""
+        self.digests = self.compute_digests()
+        self.hash = block_hash(self.height, self.prev, created_ms, self.digests)

@@ -62,7 +62,7 @@ EMPTY_DIGEST = hashlib.sha256(cbor2.dumps([])).digest()
 
 def rows_digest(rows: Iterable[Sequence]) -> bytes:
     """Digest of one slot's rows in one block, each in its `columns` order."""
-    return hashlib.sha256(cbor2.dumps([list(r) for r in rows])).digest()
+    return hashlib.sha256(cbor2.dumps(list(rows))).digest()
 
 
 def pack_digests(digests: dict[str, bytes]) -> bytes:

@@ -44,8 +44,8 @@ class LedgerState:
             height=self.height + 1, prev=self.prev, first_reading=self.next_reading
         )
 
-    def commit(self, batch: Batch, created_ms: int) -> None:
-        """Advance the head once `batch` is durably stored."""
+    def advance(self, batch: Batch, created_ms: int) -> None:
+        """Make sealed `batch` the head that the next block links to."""
         self.height = batch.height
         self.prev = batch.hash
         self.created_ms = created_ms
@@ -75,7 +75,7 @@ class LedgerState:
     def add_reading(
         self, batch: Batch, sensor_id: int, verdict: Accepted, boot: int | None
     ) -> None:
-        """Queue an accepted reading and its channel's new state."""
+        """Queue an accepted reading."""
         r = verdict.reading
         mono_ms = None if boot is None or r.mono_s is None else round(r.mono_s * 1000)
         batch.readings.append(
@@ -91,14 +91,19 @@ class LedgerState:
             )
         )
         self.next_reading += 1
-        channel = self.rules.channels[r.sensor]
-        if channel.last_ts is not None:
-            batch.sensor_state[sensor_id] = (
-                sensor_id,
-                round(channel.last_ts * 1000),
-                float(r.value),
-                channel.baseline,
-            )
+        batch.touched[sensor_id] = r.sensor
+
+    def save_channels(self, batch: Batch) -> None:
+        """Queue the state of every channel the batch touched."""
+        for sensor_id, name in batch.touched.items():
+            channel = self.rules.channels[name]
+            if channel.last_ts is not None:
+                batch.sensor_state[sensor_id] = (
+                    sensor_id,
+                    round(channel.last_ts * 1000),
+                    float(channel.last_value),
+                    channel.baseline,
+                )
 
     def add_event(
         self, batch: Batch, ts_ms: int, kind: str, sensor: str | None, detail: dict
@@ -167,12 +172,14 @@ def _max(conn: sqlite3.Connection, sql: str) -> int:
 
 def _load_channels(conn: sqlite3.Connection, state: LedgerState) -> None:
     rows = conn.execute(
-        "SELECT s.name, s.kind, s.unit, st.last_ts_ms, st.baseline"
+        "SELECT s.name, s.kind, s.unit, st.last_ts_ms, st.baseline, st.last_value"
         " FROM sensors s LEFT JOIN sensor_state st ON st.sensor = s.id"
     )
-    for name, kind, unit, last_ts_ms, baseline in rows:
+    for name, kind, unit, last_ts_ms, baseline, last_value in rows:
         last_ts = None if last_ts_ms is None else last_ts_ms / 1000
-        state.rules.restore(name, ChannelState(Kind(kind), unit, last_ts, baseline))
+        state.rules.restore(
+            name, ChannelState(Kind(kind), unit, last_ts, baseline, last_value)
+        )
 
 
 def _load_rollups(conn: sqlite3.Connection, state: LedgerState) -> None:

@@ -33,6 +33,7 @@ from .stats import IngestStats
 log = structlog.get_logger(__name__)
 
 PRUNE_EVERY_S = 3600.0
+_OK, _COUNTER = Quality.OK, Kind.COUNTER
 
 
 class LedgerWriter:
@@ -57,6 +58,7 @@ class LedgerWriter:
         self._pending: list[Reading] = []
         self._next_prune = 0.0
         self._stopping = False
+        self._inflight: asyncio.Task | None = None
 
     async def open(self) -> None:
         """Take the writer lock, open the database, migrate, load state."""
@@ -79,6 +81,7 @@ class LedgerWriter:
             return
         if self._pending:
             await self.flush()
+        await self.settle()
         await self._db.close()
         self._db = None
         self._lock.release()
@@ -97,8 +100,10 @@ class LedgerWriter:
         """Commit readings from `queue` in batches until a None arrives."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.batch_ms / 1000
-        while not self._stopping:
+        while True:
             self._take_available(queue)
+            if self._stopping:
+                break
             remaining = deadline - loop.time()
             if len(self._pending) >= self.config.batch_rows or remaining <= 0:
                 await self.flush()
@@ -110,6 +115,7 @@ class LedgerWriter:
                 continue
             self._accept_item(item)
         await self.flush()
+        await self.settle()
 
     def _take_available(self, queue: asyncio.Queue[Reading | None]) -> None:
         while len(self._pending) < self.config.batch_rows and not self._stopping:
@@ -126,26 +132,41 @@ class LedgerWriter:
             self._pending.append(item)
 
     async def flush(self) -> int | None:
-        """Commit pending readings (and due housekeeping) as one block."""
+        """Seal pending readings (and due housekeeping) as the next block.
+
+        The block's commit runs in the database thread while the next batch
+        is built; it is awaited before the following commit starts, at
+        `settle()`, and at close. A failed commit raises LedgerError and
+        stops the writer: the daemon exits and systemd restarts it.
+        """
         if self._db is None or self._state is None:
             raise LedgerError("ledger is not open")
         now = self.clock.stamp()
         prunes = await self._due_prunes(now.ts)
         batch = self._build(self._pending, now.ts, prunes)
+        self._pending = []
         if batch is None:
-            self._pending = []
+            await self.settle()
             return None
         created_ms = int(now.ts * 1000)
+        batch.seal(created_ms)
+        self._state.advance(batch, created_ms)
+        await self.settle()
+        self._inflight = asyncio.create_task(self._commit(batch, created_ms))
+        return batch.height
+
+    async def settle(self) -> None:
+        """Wait for the block being committed, then report it committed."""
+        task, self._inflight = self._inflight, None
+        if task is None:
+            return
         try:
-            await self._commit(batch, created_ms)
+            batch, created_ms = await task
         except sqlite3.Error as exc:
-            log.error("ledger_commit_failed", height=batch.height, error=str(exc))
-            await self._reload()
-            raise LedgerError(f"commit of block {batch.height} failed: {exc}") from exc
-        self._pending = []
-        self._state.commit(batch, created_ms)
+            log.error("ledger_commit_failed", error=str(exc))
+            raise LedgerError(f"commit failed: {exc}") from exc
         self.stats.committed(len(batch.readings), batch.height, created_ms)
-        write_anchor(self.path, self._state.height, self._state.prev)
+        write_anchor(self.path, batch.height, batch.hash)
         log.debug(
             "block_committed",
             height=batch.height,
@@ -153,7 +174,6 @@ class LedgerWriter:
             last_reading=batch.first_reading + len(batch.readings) - 1,
             hash=batch.hash.hex(),
         )
-        return batch.height
 
     async def _due_prunes(self, now_s: float) -> list[tuple]:
         if now_s < self._next_prune:
@@ -167,6 +187,7 @@ class LedgerWriter:
         batch = self._state.new_batch()
         for reading in readings:
             self._add(batch, reading, now_s)
+        self._state.save_channels(batch)
         self._fix_clock(batch, now_s)
         batch.prunes = prunes
         batch.rejects = self.stats.unsaved_rejects()
@@ -174,16 +195,15 @@ class LedgerWriter:
             return None if not batch.rejects else batch
         return batch
 
-    async def _commit(self, batch: Batch, created_ms: int) -> None:
+    async def _commit(self, batch: Batch, created_ms: int) -> tuple[Batch, int]:
         db = self._db
-        digests, block_hash = batch.seal(created_ms)
         await db.execute("BEGIN IMMEDIATE")
         try:
             await _insert_rows(db, batch)
             await self._delete_pruned(batch)
             await db.execute(
                 "INSERT INTO blocks VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (batch.height, batch.prev, created_ms, digests, block_hash,
+                (batch.height, batch.prev, created_ms, batch.digests, batch.hash,
                  batch.first_reading, len(batch.readings)),
             )
             await db.executemany(
@@ -195,7 +215,7 @@ class LedgerWriter:
         except BaseException:
             await db.execute("ROLLBACK")
             raise
-        batch.hash = block_hash
+        return batch, created_ms
 
     async def _delete_pruned(self, batch: Batch) -> None:
         for _, slot, below in batch.prunes:
@@ -207,20 +227,20 @@ class LedgerWriter:
             await self._db.execute(*delete_sql(slot, below, first_kept))
 
     def _add(self, batch: Batch, reading: Reading, now_s: float) -> None:
-        verdict = self._state.rules.check(reading, now_s)
-        if isinstance(verdict, Refused):
+        state = self._state
+        verdict = state.rules.check(reading, now_s)
+        if verdict.__class__ is Refused:
             self.stats.reject(reading.sensor, verdict.reason, verdict.detail)
             return
-        sensor_id = self._state.sensor_id(batch, reading)
-        boot = None if reading.clock_trusted else self._state.boot_row(batch, self.boot_id)
-        self._state.add_reading(batch, sensor_id, verdict, boot)
+        sensor_id = state.sensor_id(batch, reading)
+        boot = None if reading.clock_trusted else state.boot_row(batch, self.boot_id)
+        state.add_reading(batch, sensor_id, verdict, boot)
         if verdict.anomaly:
             self._note_anomaly(batch, verdict, now_s)
-        if verdict.quality == Quality.OK:
-            amount = verdict.delta if reading.kind is Kind.COUNTER else reading.value
-            for bucket in self._state.rollups.add(
-                sensor_id, reading.ts, amount, reading.value
-            ):
+        if verdict.quality is _OK:
+            amount = verdict.delta if reading.kind is _COUNTER else reading.value
+            closed = state.rollups.add(sensor_id, reading.ts, amount, reading.value)
+            for bucket in closed:
                 batch.add_rollup(bucket)
 
     def _note_anomaly(self, batch: Batch, verdict: Accepted, now_s: float) -> None:

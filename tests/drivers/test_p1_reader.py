@@ -1,0 +1,241 @@
+"""P1Reader: files of recorded telegrams and serial ports (pseudo-terminals)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+from structlog.testing import capture_logs
+
+from koprogo_node.config.model import P1Source
+from koprogo_node.core.clock import Clock
+from koprogo_node.core.readings import Reading, Reject
+from koprogo_node.drivers.p1 import READ_TIMEOUT_S, SILENT_AFTER_S, P1Reader
+from koprogo_node.errors import SensorUnavailable
+
+DATA = Path(__file__).parents[1] / "data" / "dsmr_parser-telegrams"
+GOOD = (DATA / "be_fluvius_emucs171_gas_water.txt").read_bytes()
+GOOD_2 = (DATA / "be_fluvius_emucs171_alt_gas_water.txt").read_bytes()
+EDGE = DATA / "edge-cases"
+BAD = (EDGE / "be_fluvius_emucs171__line_removed_crc_invalid.txt").read_bytes()
+WALL_S = 1_700_000_000.0
+
+
+class ListSink:
+    """A sink that keeps what it is given, in order."""
+
+    def __init__(self) -> None:
+        self.readings: list[Reading] = []
+        self.rejects: list[Reject] = []
+
+    async def put(self, reading: Reading) -> None:
+        """Keep a reading."""
+        self.readings.append(reading)
+
+    def reject(self, reject: Reject) -> None:
+        """Keep a reject."""
+        self.rejects.append(reject)
+
+
+def fixed_clock(synchronised: bool = True) -> Clock:
+    """A clock stuck at WALL_S, trusted or not."""
+    return Clock(
+        wall=lambda: WALL_S, mono=time.monotonic, is_synchronised=lambda: synchronised
+    )
+
+
+async def wait_until(condition: Callable[[], bool], timeout_s: float = 5.0) -> None:
+    """Poll `condition` until it holds, failing after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
+
+
+@dataclass
+class PtyPair:
+    """Two linked pseudo-terminals: the meter writes one, the node reads the other."""
+
+    process: subprocess.Popen
+    meter: Path
+    node: Path
+
+
+@pytest.fixture
+def ptys(tmp_path: Path) -> Iterator[PtyPair]:
+    """Start socat with two linked pseudo-terminals in tmp_path."""
+    if shutil.which("socat") is None:
+        pytest.skip("socat is not installed (Debian: apt-get install socat)")
+    meter, node = tmp_path / "p1-in", tmp_path / "p1-out"
+    process = subprocess.Popen(
+        [
+            "socat", "-d", "-d",
+            f"pty,raw,echo=0,link={meter}",
+            f"pty,raw,echo=0,link={node}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 5
+    while not (meter.exists() and node.exists()):
+        if time.monotonic() > deadline or process.poll() is not None:
+            process.kill()
+            pytest.fail("socat did not create its pseudo-terminals")
+        time.sleep(0.02)
+    yield PtyPair(process, meter, node)
+    process.terminate()
+    process.wait(timeout=5)
+
+
+async def test_reader_delivers_telegrams_from_a_serial_port(ptys):
+    """Readings arrive from the port; the corrupt telegram is one counted reject."""
+    reader = P1Reader(P1Source(path=str(ptys.node), interval_s=0))
+    sink = ListSink()
+    task = asyncio.create_task(reader.run(sink, fixed_clock()))
+    await wait_until(lambda: reader.port_open)
+    meter = os.open(ptys.meter, os.O_RDWR | os.O_NOCTTY)
+
+    try:
+        os.write(meter, GOOD + BAD + GOOD_2)
+        await wait_until(lambda: len(sink.readings) == 20 and sink.rejects)
+    finally:
+        os.close(meter)
+        task.cancel()
+
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, timeout=2)
+    assert [r.reason for r in sink.rejects] == ["crc_mismatch"]
+    assert reader.decoder.rejects == {"crc_mismatch": 1}
+    assert reader.decoder.telegrams == 2
+    assert sink.readings[0].sensor == "p1.import_t1"
+    assert (sink.readings[0].value, sink.readings[10].value) == (0.034, 301.548)
+    assert not reader.port_open
+
+
+async def test_cancelling_a_reader_on_an_idle_port_is_prompt(ptys):
+    """A reader waiting on a silent port stops within a read timeout."""
+    reader = P1Reader(P1Source(path=str(ptys.node)))
+    task = asyncio.create_task(reader.run(ListSink(), fixed_clock()))
+    await wait_until(lambda: reader.port_open)
+
+    started = time.monotonic()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    assert time.monotonic() - started < 1.0
+
+
+async def test_reading_an_idle_port_does_not_block_the_event_loop(ptys):
+    """While the port is silent, a 10 ms ticker is never held up 50 ms."""
+    reader = P1Reader(P1Source(path=str(ptys.node)))
+    task = asyncio.create_task(reader.run(ListSink(), fixed_clock()))
+    await wait_until(lambda: reader.port_open)
+    gaps = []
+
+    for _ in range(50):
+        before = time.monotonic()
+        await asyncio.sleep(0.01)
+        gaps.append(time.monotonic() - before)
+    task.cancel()
+
+    assert max(gaps) < 0.05
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_lost_port_raises_sensor_unavailable(ptys):
+    """When the other end of the line goes away, run raises SensorUnavailable."""
+    reader = P1Reader(P1Source(path=str(ptys.node)))
+    task = asyncio.create_task(reader.run(ListSink(), fixed_clock()))
+    await wait_until(lambda: reader.port_open)
+
+    ptys.process.terminate()
+
+    with pytest.raises(SensorUnavailable):
+        await asyncio.wait_for(task, timeout=5)
+
+
+async def test_missing_device_raises_sensor_unavailable(tmp_path):
+    """A serial device that does not exist raises SensorUnavailable."""
+    reader = P1Reader(P1Source(path=str(tmp_path / "ttyUSB7")))
+
+    with pytest.raises(SensorUnavailable, match="ttyUSB7"):
+        await reader.run(ListSink(), fixed_clock())
+
+
+async def test_file_is_read_to_its_end_then_run_returns(tmp_path):
+    """A recording is decoded whole, its reject counted, and run returns."""
+    path = tmp_path / "capture.txt"
+    path.write_bytes(GOOD + BAD + GOOD_2)
+    reader = P1Reader(P1Source(path=str(path), interval_s=0))
+    sink = ListSink()
+
+    await asyncio.wait_for(reader.run(sink, fixed_clock()), timeout=5)
+
+    assert len(sink.readings) == 20
+    assert [r.reason for r in sink.rejects] == ["crc_mismatch"]
+    assert reader.decoder.telegrams == 2
+
+
+async def test_file_without_telegram_times_takes_the_clock(tmp_path):
+    """DSMR 2.2 values are stamped by the clock, flagged when it is untrusted."""
+    path = tmp_path / "dsmr22.txt"
+    path.write_bytes((DATA / "nl_dsmr22_iskra_mt382.txt").read_bytes())
+    reader = P1Reader(P1Source(path=str(path), spec="v2_2"))
+    sink = ListSink()
+
+    await reader.run(sink, fixed_clock(synchronised=False))
+
+    t1 = next(r for r in sink.readings if r.sensor == "p1.import_t1")
+    assert (t1.ts, t1.clock_trusted) == (WALL_S, False)
+    assert t1.mono_s is not None
+
+
+async def test_reject_reason_is_logged_once_then_at_debug(tmp_path):
+    """The first reject of a reason is a warning; repeats are debug."""
+    path = tmp_path / "capture.txt"
+    path.write_bytes(BAD + BAD + GOOD)
+    reader = P1Reader(P1Source(path=str(path)))
+
+    with capture_logs() as logs:
+        await reader.run(ListSink(), fixed_clock())
+
+    levels = [e["log_level"] for e in logs if e["event"] == "p1_reject"]
+    assert levels == ["warning", "debug"]
+    assert logs[-1]["event"] == "p1_file_done"
+
+
+async def test_silent_port_is_logged_once_and_so_is_its_return(ptys):
+    """No telegram for SILENT_AFTER_S: one p1_silent; the next: p1_receiving."""
+    now = {"mono": 0.0}
+    clock = Clock(
+        wall=lambda: WALL_S, mono=lambda: now["mono"], is_synchronised=lambda: True
+    )
+    reader = P1Reader(P1Source(path=str(ptys.node), interval_s=0))
+    sink = ListSink()
+
+    with capture_logs() as logs:
+        task = asyncio.create_task(reader.run(sink, clock))
+        await wait_until(lambda: reader.port_open)
+        now["mono"] = SILENT_AFTER_S + 1
+        await wait_until(lambda: any(e["event"] == "p1_silent" for e in logs))
+        await asyncio.sleep(3 * READ_TIMEOUT_S)
+        meter = os.open(ptys.meter, os.O_RDWR | os.O_NOCTTY)
+        os.write(meter, GOOD)
+        await wait_until(lambda: any(e["event"] == "p1_receiving" for e in logs))
+        os.close(meter)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    events = [e["event"] for e in logs]
+    assert events == ["p1_opened", "p1_silent", "p1_receiving", "p1_closed"]
