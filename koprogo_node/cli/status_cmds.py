@@ -10,6 +10,7 @@ import click
 
 from ..daemon.systime import kernel_clock_synchronised
 from ..ledger import query
+from ..daemon.runfile import read_run_file
 from ..ledger.lock import holder_pid
 from .common import Context, data_dir_options, iso, print_json, table
 
@@ -41,10 +42,11 @@ def gather(obj: Context) -> dict:
     """Collect the status from the data directory and, if up, the daemon."""
     cfg = obj.config()
     pid = holder_pid(obj.data_dir())
+    recorded = read_run_file(obj.data_dir())
     conn = query.open_reader(obj.db_path())
     try:
         report = {
-            "building_id": cfg.node.building_id,
+            "building_id": recorded.get("building_id", cfg.node.building_id),
             "daemon": {"running": pid is not None, "pid": pid},
             "clock_synchronised": kernel_clock_synchronised(),
             "ledger": {**query.head(conn), "size_bytes": _size(obj)},
@@ -53,8 +55,8 @@ def gather(obj: Context) -> dict:
         }
     finally:
         conn.close()
-    if pid is not None and cfg.web.enabled:
-        report["live"] = _live(cfg.web.host, cfg.web.port)
+    if pid is not None and recorded.get("web_url"):
+        report["live"] = _live(recorded["web_url"])
     return report
 
 
@@ -74,9 +76,9 @@ def _sensors(conn) -> list[dict]:
     return rows
 
 
-def _live(host: str, port: int) -> dict | None:
+def _live(web_url: str) -> dict | None:
     try:
-        url = f"http://{host}:{port}/api/v1/status"
+        url = web_url.rstrip("/") + "/api/v1/status"
         with urllib.request.urlopen(url, timeout=2) as response:
             return json.load(response)
     except (OSError, ValueError):

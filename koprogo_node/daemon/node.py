@@ -10,16 +10,18 @@ from pathlib import Path
 
 import structlog
 
-from ..config.model import Config
+from ..config.model import Config, P1Source
 from ..core.clock import Clock
 from ..core.readings import Reading
 from ..drivers.base import Source
+from ..drivers.p1 import P1Reader
 from ..drivers.registry import build_source
 from ..ledger.stats import IngestStats
 from ..ledger.writer import LedgerWriter
 from .sdnotify import Notifier
 from .sink import IngestSink
 from .supervisor import SourceHealth, supervise
+from .runfile import write_run_file
 from .systime import boot_id, system_clock
 
 log = structlog.get_logger(__name__)
@@ -76,6 +78,7 @@ class Node:
         for source_config in self.config.sources:
             self.add_source(build_source(source_config))
         self._install_signals()
+        write_run_file(self.data_dir, self.config, self.web_url)
         self.notifier.ready()
         log.info("node_started", sources=len(self._source_tasks), web=self.web_url)
         try:
@@ -88,13 +91,21 @@ class Node:
         view = self.view
         health = view.health.setdefault(source.name, SourceHealth(source.name))
         sink = IngestSink(view.queue, self.stats, health, view.latest)
-        attach = getattr(source, "attach", None)
-        if attach is not None:
-            attach(self)
         task = asyncio.create_task(
             supervise(source, sink, self.clock, health), name=f"source:{source.name}"
         )
         self._source_tasks.append(task)
+        if hasattr(source, "wait_device_paths"):
+            self._source_tasks.append(
+                asyncio.create_task(self._read_devices(source), name="devices")
+            )
+
+    async def _read_devices(self, source) -> None:
+        """Attach a P1 reader to each terminal a simulated building opens."""
+        paths = await source.wait_device_paths()
+        for key, path in sorted(paths.items()):
+            meter = P1Source(name=f"{source.name}.{key}", path=path, interval_s=0.0)
+            self.add_source(P1Reader(meter))
 
     def stop(self) -> None:
         """Ask the node to shut down cleanly."""

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-from typing import Iterator
 
 from ..core.channels import SUMMED, family
 from ..core.readings import Quality
@@ -144,7 +143,7 @@ def export_rows(
     sensor_names: tuple[str, ...] = (),
     from_ms: int | None = None,
     to_ms: int | None = None,
-) -> Iterator[tuple]:
+) -> sqlite3.Cursor:
     """Stored readings in commit order: (id, block, sensor, kind, unit, ts_ms,
     value, delta, quality)."""
     where, params = ["1"], []
@@ -157,7 +156,7 @@ def export_rows(
     if to_ms is not None:
         where.append("ts_ms < ?")
         params.append(to_ms)
-    yield from conn.execute(
+    return conn.execute(
         "SELECT id, block, name, kind, unit, ts_ms, value, delta, quality"
         f" FROM readings_effective WHERE {' AND '.join(where)} ORDER BY id",
         params,

@@ -116,7 +116,7 @@ def _ledger_bytes(db_path: Path) -> int:
 async def _sensors(request: web.Request) -> web.Response:
     view = request.app[VIEW]
     rows = await _in_ledger(request, query.sensors)
-    now_ms = time.time() * 1000
+    now_ms = view.clock.stamp().ts * 1000
     for row in rows:
         live = view.latest.get(row["name"])
         if live is not None:
@@ -135,7 +135,8 @@ async def _readings(request: web.Request) -> web.Response:
     step = params.get("step", "raw")
     if step not in query.STEPS:
         raise BadRequest(f"step must be one of {', '.join(query.STEPS)}, got {step!r}")
-    to_ms = _parse_time(params.get("to"), "to") or int(time.time() * 1000) + 1
+    now_ms = int(request.app[VIEW].clock.stamp().ts * 1000)
+    to_ms = _parse_time(params.get("to"), "to") or now_ms + 1
     from_ms = _parse_time(params.get("from"), "from") or to_ms - 86_400_000
     if from_ms >= to_ms or to_ms - from_ms > MAX_RANGE_MS:
         raise BadRequest("from must be before to, and the range at most 400 days")
@@ -206,7 +207,7 @@ async def _chart(request: web.Request) -> web.Response:
     except ValueError as exc:
         raise BadRequest("hours must be an integer") from exc
     data_ms = await _in_ledger(request, query.data_time_ms)
-    end_s = int((data_ms or time.time() * 1000) // 1000)
+    end_s = int(data_ms // 1000) if data_ms else int(view.clock.stamp().ts)
     start_s = end_s - hours * 3600
     series = await _in_ledger(
         request, query.family_series, start_s, end_s + 1, Tier.QUARTER,

@@ -23,9 +23,8 @@ from koprogo_node.drivers.p1_channels import CHANNEL_NAMES
 from koprogo_node.errors import ConfigError, SensorUnavailable
 
 PARSER_DATA = Path(__file__).parents[1] / "data" / "dsmr_parser-telegrams"
-READER_DATA = Path(__file__).parents[2] / ".." / "shared" / "data" / (
-    "dsmr-reader-telegrams"
-)
+SHARED_DATA = Path(__file__).parents[2] / ".." / "shared" / "data"
+READER_DATA = SHARED_DATA / "dsmr-reader-telegrams"
 STAMP = Stamp(ts=1_700_000_000.0, trusted=False, mono_s=42.0)
 
 
@@ -72,9 +71,15 @@ def by_sensor(out: list[Reading | Reject]) -> dict[str, tuple[float, str, float]
 
 def spec_of(name: str) -> str:
     """Guess a data file's dialect from its name."""
-    by_prefix = {"be": "belgium", "at": "austria", "ie": "iskra_ie",
-                 "hu": "eon_hungary", "de": "easymeter", "lu": "luxembourg",
-                 "se": "sweden"}
+    by_prefix = {
+        "be": "belgium",
+        "at": "austria",
+        "ie": "iskra_ie",
+        "hu": "eon_hungary",
+        "de": "easymeter",
+        "lu": "luxembourg",
+        "se": "sweden",
+    }
     if "dsmr22" in name or "dsmr30" in name:
         return "v2_2"
     return by_prefix.get(name[:2], "v5")

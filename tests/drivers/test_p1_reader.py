@@ -69,12 +69,11 @@ class PtyPair:
     node: Path
 
 
-@pytest.fixture
-def ptys(tmp_path: Path) -> Iterator[PtyPair]:
-    """Start socat with two linked pseudo-terminals in tmp_path."""
+def start_socat(folder: Path) -> PtyPair:
+    """Start socat with two linked pseudo-terminals p1-in and p1-out in `folder`."""
     if shutil.which("socat") is None:
         pytest.skip("socat is not installed (Debian: apt-get install socat)")
-    meter, node = tmp_path / "p1-in", tmp_path / "p1-out"
+    meter, node = folder / "p1-in", folder / "p1-out"
     process = subprocess.Popen(
         [
             "socat", "-d", "-d",
@@ -90,9 +89,42 @@ def ptys(tmp_path: Path) -> Iterator[PtyPair]:
             process.kill()
             pytest.fail("socat did not create its pseudo-terminals")
         time.sleep(0.02)
-    yield PtyPair(process, meter, node)
-    process.terminate()
-    process.wait(timeout=5)
+    return PtyPair(process, meter, node)
+
+
+def stop_socat(pair: PtyPair) -> None:
+    """Stop socat and wait for it to remove its links."""
+    pair.process.terminate()
+    pair.process.wait(timeout=5)
+
+
+@pytest.fixture
+def socat(tmp_path: Path) -> Iterator[Callable[[], PtyPair]]:
+    """Start socat pairs on demand; all are stopped after the test."""
+    pairs: list[PtyPair] = []
+
+    def start() -> PtyPair:
+        pairs.append(start_socat(tmp_path))
+        return pairs[-1]
+
+    yield start
+    for pair in pairs:
+        stop_socat(pair)
+
+
+@pytest.fixture
+def ptys(socat: Callable[[], PtyPair]) -> PtyPair:
+    """A running socat pair, stopped after the test."""
+    return socat()
+
+
+def write(path: Path, data: bytes) -> None:
+    """Write bytes into one end of the pseudo-terminal pair, as a meter would."""
+    fd = os.open(path, os.O_RDWR | os.O_NOCTTY)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
 
 
 async def test_reader_delivers_telegrams_from_a_serial_port(ptys):
@@ -101,13 +133,11 @@ async def test_reader_delivers_telegrams_from_a_serial_port(ptys):
     sink = ListSink()
     task = asyncio.create_task(reader.run(sink, fixed_clock()))
     await wait_until(lambda: reader.port_open)
-    meter = os.open(ptys.meter, os.O_RDWR | os.O_NOCTTY)
 
     try:
-        os.write(meter, GOOD + BAD + GOOD_2)
+        write(ptys.meter, GOOD + BAD + GOOD_2)
         await wait_until(lambda: len(sink.readings) == 20 and sink.rejects)
     finally:
-        os.close(meter)
         task.cancel()
 
     with pytest.raises(asyncio.CancelledError):
@@ -135,7 +165,7 @@ async def test_cancelling_a_reader_on_an_idle_port_is_prompt(ptys):
 
 
 async def test_reading_an_idle_port_does_not_block_the_event_loop(ptys):
-    """While the port is silent, a 10 ms ticker is never held up 50 ms."""
+    """While the port is silent, a 10 ms ticker is never held up by a read."""
     reader = P1Reader(P1Source(path=str(ptys.node)))
     task = asyncio.create_task(reader.run(ListSink(), fixed_clock()))
     await wait_until(lambda: reader.port_open)
@@ -147,7 +177,7 @@ async def test_reading_an_idle_port_does_not_block_the_event_loop(ptys):
         gaps.append(time.monotonic() - before)
     task.cancel()
 
-    assert max(gaps) < 0.05
+    assert max(gaps) < 0.75 * READ_TIMEOUT_S  # a blocking read would take all of it
     with pytest.raises(asyncio.CancelledError):
         await task
 
@@ -229,13 +259,51 @@ async def test_silent_port_is_logged_once_and_so_is_its_return(ptys):
         now["mono"] = SILENT_AFTER_S + 1
         await wait_until(lambda: any(e["event"] == "p1_silent" for e in logs))
         await asyncio.sleep(3 * READ_TIMEOUT_S)
-        meter = os.open(ptys.meter, os.O_RDWR | os.O_NOCTTY)
-        os.write(meter, GOOD)
+        write(ptys.meter, GOOD)
         await wait_until(lambda: any(e["event"] == "p1_receiving" for e in logs))
-        os.close(meter)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
 
     events = [e["event"] for e in logs]
     assert events == ["p1_opened", "p1_silent", "p1_receiving", "p1_closed"]
+
+
+async def test_telegram_cut_by_a_lost_port_is_truncated_on_reopen(socat):
+    """Half a telegram before the port is lost is not glued to the next bytes."""
+    first = socat()
+    reader = P1Reader(P1Source(path=str(first.node), interval_s=0))
+    sink = ListSink()
+    task = asyncio.create_task(reader.run(sink, fixed_clock()))
+    await wait_until(lambda: reader.port_open)
+    write(first.meter, GOOD[:300])
+    await asyncio.sleep(3 * READ_TIMEOUT_S)
+    stop_socat(first)
+    with pytest.raises(SensorUnavailable):
+        await asyncio.wait_for(task, timeout=5)
+    second = socat()
+
+    task = asyncio.create_task(reader.run(sink, fixed_clock()))
+    try:
+        await wait_until(lambda: reader.port_open)
+        write(second.meter, GOOD[300:] + GOOD)
+        await wait_until(lambda: len(sink.readings) == 10)
+    finally:
+        task.cancel()
+
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert [r.reason for r in sink.rejects] == ["truncated", "junk"]
+
+
+async def test_junk_after_opening_is_logged_at_info(tmp_path):
+    """Joining a stream mid-telegram is expected: its first junk is INFO."""
+    path = tmp_path / "capture.txt"
+    path.write_bytes(GOOD[300:] + GOOD)
+    reader = P1Reader(P1Source(path=str(path)))
+
+    with capture_logs() as logs:
+        await reader.run(ListSink(), fixed_clock())
+
+    rejects = [(e["reason"], e["log_level"]) for e in logs if e["event"] == "p1_reject"]
+    assert rejects == [("junk", "info")]
