@@ -116,7 +116,7 @@ class LedgerState:
         """Prune records for slots whose watermark moved; ids assigned here."""
         rows = []
         for slot, below in cutoffs.items():
-            if below > self.pruned.get(slot, 0):
+            if below > self.pruned.get(slot, 1):  # nothing lies below block 1
                 rows.append((self.next_prune, slot, below))
                 self.next_prune += 1
         return rows

@@ -33,6 +33,7 @@ from .stats import IngestStats
 log = structlog.get_logger(__name__)
 
 PRUNE_EVERY_S = 3600.0
+REJECTS_ONLY_EVERY_S = 60.0
 _OK, _COUNTER = Quality.OK, Kind.COUNTER
 
 
@@ -190,10 +191,13 @@ class LedgerWriter:
         self._state.save_channels(batch)
         self._fix_clock(batch, now_s)
         batch.prunes = prunes
+        chained = batch.readings or batch.events or batch.prunes or batch.sensors
+        # Reject counts alone make a block at most once a minute, so a stream
+        # of bad input does not write to the card at every flush.
+        if not chained and now_s - self._state.created_ms / 1000 < REJECTS_ONLY_EVERY_S:
+            return None
         batch.rejects = self.stats.unsaved_rejects()
-        if not (batch.readings or batch.events or batch.prunes or batch.sensors):
-            return None if not batch.rejects else batch
-        return batch
+        return batch if chained or batch.rejects else None
 
     async def _commit(self, batch: Batch, created_ms: int) -> tuple[Batch, int]:
         db = self._db
