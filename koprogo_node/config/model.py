@@ -51,7 +51,7 @@ class RetentionConfig:
 class LedgerConfig:
     file: str = option("ledger.db", "database file, relative to the data dir")
     batch_rows: int = option(10_000, "commit when this many rows wait", min=1)
-    batch_ms: int = option(10_000, "commit at least this often", min=10)
+    batch_ms: int = option(30_000, "commit at least this often", min=10)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
 
 

@@ -14,7 +14,6 @@ from ..config.model import Config, P1Source
 from ..core.clock import Clock
 from ..core.readings import Reading
 from ..drivers.base import Source
-from ..drivers.p1 import P1Reader
 from ..drivers.registry import build_source
 from ..ledger.stats import IngestStats
 from ..ledger.writer import LedgerWriter
@@ -102,6 +101,8 @@ class Node:
 
     async def _read_devices(self, source) -> None:
         """Attach a P1 reader to each terminal a simulated building opens."""
+        from ..drivers.p1 import P1Reader  # dsmr_parser costs ~15 MB: load if used
+
         paths = await source.wait_device_paths()
         for key, path in sorted(paths.items()):
             meter = P1Source(name=f"{source.name}.{key}", path=path, interval_s=0.0)

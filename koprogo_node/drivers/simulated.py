@@ -30,11 +30,10 @@ soon as the terminals exist, before the first tick.
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
 import os
+import sys
 import tty
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from array import array
 from datetime import datetime, timedelta
 
 import structlog
@@ -54,7 +53,12 @@ from ..sim import (
     lot_key,
     room_temperature_c,
 )
-from ..sim.profile import compute_year_profile, has_profile, keep_profile
+from ..sim.profile import (
+    compute_year_profile,
+    has_profile,
+    keep_profile,
+    profile_bytes,
+)
 from .base import Sink
 
 log = structlog.get_logger(__name__)
@@ -148,7 +152,7 @@ class SimulatedBuilding:
         """Play the building until cancelled."""
         start_ts = start_time(self.config, clock.stamp().ts)
         first_year = datetime.fromtimestamp(start_ts, BRUSSELS).year
-        await asyncio.to_thread(load_profiles, (first_year, first_year + 1))
+        await load_profiles((first_year, first_year + 1))
         building = Building(
             BuildingSpec(
                 lots=self.config.lots,
@@ -178,6 +182,7 @@ class SimulatedBuilding:
         lots = self.config.lots
         keys = [lot_key(n, lots) for n in range(1, lots + 1)]
         self._ports = _open_ports([*keys, COMMON])
+        self._dropping = False
         try:
             self._ready.set()
             log.info("sim_p1_ready", source=self.name, ports=len(self._ports))
@@ -205,25 +210,64 @@ class SimulatedBuilding:
                 )
 
 
-def load_profiles(years: tuple[int, ...]) -> None:
-    """Compute the years' load profiles in a child process (blocking).
+# Run in a child Python: writes each year's profile as native doubles.
+_PROFILE_CHILD = """
+import sys
+from koprogo_node.sim.profile import compute_year_profile
+for year in sys.argv[1:]:
+    sys.stdout.buffer.write(compute_year_profile(int(year)).tobytes())
+"""
+
+
+async def load_profiles(years: tuple[int, ...]) -> None:
+    """Compute the years' load profiles in a child process.
 
     demandlib needs pandas, which would add some 40 MB to the daemon for
-    good; a child process that exits takes that memory with it. A later
-    year is computed in this process, should a run ever get that far.
+    good; a child process that exits takes that memory with it. Should the
+    child fail, the profiles are computed here, off the loop. A later year
+    is computed in this process, should a run ever get that far.
     """
     missing = [year for year in years if not has_profile(year)]
     if not missing:
         return
     try:
-        spawn = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
-            profiles = list(pool.map(compute_year_profile, missing))
-    except (OSError, BrokenProcessPool) as exc:
+        raw = await _run_profile_child(missing)
+    except (OSError, RuntimeError) as exc:
         log.info("sim_profile_in_process", reason=str(exc))
-        profiles = [compute_year_profile(year) for year in missing]
-    for year, profile in zip(missing, profiles):
-        keep_profile(year, profile)
+        for year in missing:
+            keep_profile(year, await asyncio.to_thread(compute_year_profile, year))
+        return
+    offset = 0
+    for year in missing:
+        keep_profile(year, array("d", raw[offset : offset + profile_bytes(year)]))
+        offset += profile_bytes(year)
+
+
+async def _run_profile_child(years: list[int]) -> bytes:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        _PROFILE_CHILD,
+        *map(str, years),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+    try:
+        out, err = await child.communicate()
+    except asyncio.CancelledError:
+        child.kill()
+        await child.wait()
+        raise
+    if child.returncode != 0:
+        last_line = err.decode(errors="replace").strip().splitlines()[-1:]
+        raise RuntimeError(f"profile process failed: {last_line}")
+    expected = sum(profile_bytes(year) for year in years)
+    if len(out) != expected:
+        raise RuntimeError(f"profile process wrote {len(out)} bytes, not {expected}")
+
+    return out
 
 
 def _units(config: SimulatedSource) -> list[tuple[str, Kind]]:

@@ -51,6 +51,13 @@ class Batch:
         text = json.dumps(detail, sort_keys=True, separators=(",", ":"))
         self.events.append((event_id, ts_ms, kind, sensor, text))
 
+    def stamp_range(self) -> tuple[int | None, int | None]:
+        """Lowest and highest stored stamp of the block's readings."""
+        if not self.readings:
+            return None, None
+        stamps = [row[2] for row in self.readings]
+        return min(stamps), max(stamps)
+
     def compute_digests(self) -> bytes:
         """Packed per-slot digests of this block's rows."""
         slots = {

@@ -32,6 +32,21 @@ def open_reader(db_path: Path) -> sqlite3.Connection:
     return conn
 
 
+def id_range(conn: sqlite3.Connection, from_ms: int, to_ms: int) -> tuple[int, int]:
+    """Reading ids that may hold stamps in [from_ms, to_ms), from block headers.
+
+    Stamps corrected after a clock fix may fall outside their block's range;
+    such readings are found by the full-range queries (export with no time
+    bounds), not by time-bounded ones.
+    """
+    lo, hi = conn.execute(
+        "SELECT min(first_reading), max(first_reading + n_readings - 1) FROM blocks"
+        " WHERE n_readings > 0 AND max_ts_ms >= ? AND min_ts_ms < ?",
+        (from_ms, to_ms),
+    ).fetchone()
+    return (lo, hi) if lo is not None else (0, -1)
+
+
 def head(conn: sqlite3.Connection) -> dict:
     """Last block: height, commit time and hash."""
     row = conn.execute(
@@ -77,10 +92,12 @@ def readings(
     """Values of one channel in [from_ms, to_ms), raw or rolled up."""
     tier = STEPS[step]
     if tier is None:
+        lo, hi = id_range(conn, from_ms, to_ms)
         rows = conn.execute(
             "SELECT ts_ms, value, delta, quality FROM readings_effective"
-            " WHERE name = ? AND ts_ms >= ? AND ts_ms < ? ORDER BY ts_ms LIMIT ?",
-            (sensor, from_ms, to_ms, limit),
+            " WHERE id BETWEEN ? AND ? AND name = ? AND ts_ms >= ? AND ts_ms < ?"
+            " ORDER BY ts_ms LIMIT ?",
+            (lo, hi, sensor, from_ms, to_ms, limit),
         )
         return [
             {"ts_ms": t, "value": v, "delta": d, "quality": QUALITY_NAMES.get(q, q)}
@@ -147,6 +164,9 @@ def export_rows(
     """Stored readings in commit order: (id, block, sensor, kind, unit, ts_ms,
     value, delta, quality)."""
     where, params = ["1"], []
+    if from_ms is not None or to_ms is not None:
+        where.append("id BETWEEN ? AND ?")
+        params += id_range(conn, from_ms or 0, to_ms or 2**62)
     if sensor_names:
         where.append(f"name IN ({','.join('?' * len(sensor_names))})")
         params += list(sensor_names)

@@ -6,6 +6,11 @@ own transaction, so a failed one leaves the previous working version.
 Tables whose rows carry a `block` column are chained: each block's header
 holds a digest of its rows in every such table (see chain.py). `sensor_state`
 and `rejects` are operational caches, rebuilt or merely counted, not chained.
+
+`readings` has no index besides its id: an index on time would cost about a
+third more bytes written per reading on the SD card. Time ranges are found
+through the blocks instead: each header keeps the stamp range of its
+readings, and a block's readings are a contiguous id range (query.id_range).
 """
 
 from __future__ import annotations
@@ -22,7 +27,9 @@ MIGRATIONS: tuple[str, ...] = (
         digests    BLOB NOT NULL,
         hash       BLOB NOT NULL,
         first_reading INTEGER NOT NULL,
-        n_readings INTEGER NOT NULL
+        n_readings INTEGER NOT NULL,
+        min_ts_ms  INTEGER,
+        max_ts_ms  INTEGER
     );
     CREATE TABLE sensors (
         id     INTEGER PRIMARY KEY,
@@ -47,7 +54,6 @@ MIGRATIONS: tuple[str, ...] = (
         boot    INTEGER,
         mono_ms INTEGER
     );
-    CREATE INDEX readings_by_time ON readings (ts_ms);
     CREATE TABLE rollups (
         tier     INTEGER NOT NULL,
         start_s  INTEGER NOT NULL,

@@ -15,6 +15,7 @@ from ..core.readings import Kind, Reading
 from ..core.rollups import Bucket, RollupBuilder, Tier, bucket_start
 from .batch import Batch
 from .chain import GENESIS_PREV, ROLLUP_SLOT
+from .query import id_range
 
 DAY_S = 86_400
 # A sensor silent for longer than this restarts its open rollups empty.
@@ -219,10 +220,11 @@ def _restore_closed(
 def _restore_open_quarters(
     conn: sqlite3.Connection, builder: RollupBuilder, quarters: dict[int, int]
 ) -> None:
+    lo, hi = id_range(conn, min(quarters.values()), 2**62)
     rows = conn.execute(
-        "SELECT sensor, ts_ms, value, delta FROM readings WHERE ts_ms >= ?"
-        " AND quality = 0 AND boot IS NULL ORDER BY id",
-        (min(quarters.values()),),
+        "SELECT sensor, ts_ms, value, delta FROM readings WHERE id BETWEEN ? AND ?"
+        " AND ts_ms >= ? AND quality = 0 AND boot IS NULL ORDER BY id",
+        (lo, hi, min(quarters.values())),
     )
     for sensor, ts_ms, value, delta in rows:
         if ts_ms >= quarters.get(sensor, ts_ms + 1):

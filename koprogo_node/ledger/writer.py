@@ -206,9 +206,9 @@ class LedgerWriter:
             await _insert_rows(db, batch)
             await self._delete_pruned(batch)
             await db.execute(
-                "INSERT INTO blocks VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO blocks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (batch.height, batch.prev, created_ms, batch.digests, batch.hash,
-                 batch.first_reading, len(batch.readings)),
+                 batch.first_reading, len(batch.readings), *batch.stamp_range()),
             )
             await db.executemany(
                 "INSERT OR REPLACE INTO sensor_state VALUES (?, ?, ?, ?)",

@@ -59,6 +59,11 @@ def keep_profile(year: int, profile: array) -> None:
     _profiles[year] = profile
 
 
+def profile_bytes(year: int) -> int:
+    """Return the size of a year's profile as native doubles."""
+    return _quarters_in(year) * array("d").itemsize
+
+
 def household_kw(local: datetime, shift_quarters: int = 0) -> float:
     """Return the H25 power per annual kWh at a local wall time.
 

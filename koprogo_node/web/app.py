@@ -16,7 +16,6 @@ from ..core.channels import family
 from ..core.rollups import Tier
 from ..errors import LedgerCorrupt
 from ..ledger import query
-from .chart import render_chart
 from .page import render_page
 
 log = structlog.get_logger(__name__)
@@ -213,5 +212,7 @@ async def _chart(request: web.Request) -> web.Response:
         request, query.family_series, start_s, end_s + 1, Tier.QUARTER,
         view.writer.open_buckets(),
     )
+    from .chart import render_chart  # pygal is loaded on the first chart only
+
     svg = await asyncio.to_thread(render_chart, series, start_s, end_s)
     return web.Response(body=svg, content_type="image/svg+xml")

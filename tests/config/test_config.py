@@ -14,7 +14,7 @@ def test_example_file_is_valid():
     """The documented example configuration loads."""
     cfg = load(EXAMPLE)
 
-    assert cfg.ledger.batch_ms == 10_000
+    assert cfg.ledger.batch_ms == 30_000
 
 
 @pytest.mark.parametrize(

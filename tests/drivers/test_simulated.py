@@ -16,9 +16,15 @@ from dsmr_parser.parsers import TelegramParser
 from koprogo_node.config.model import SimulatedSource
 from koprogo_node.core.clock import Clock
 from koprogo_node.core.readings import Kind, Reading, Reject
-from koprogo_node.drivers.simulated import SimulatedBuilding, sensor_names, start_time
+from koprogo_node.drivers.simulated import (
+    SimulatedBuilding,
+    load_profiles,
+    sensor_names,
+    start_time,
+)
 from koprogo_node.errors import ConfigError
 from koprogo_node.sim import BRUSSELS
+from koprogo_node.sim.profile import compute_year_profile, has_profile, year_profile
 
 WALL_TS = datetime(2025, 3, 12, 15, 40, tzinfo=BRUSSELS).timestamp()
 
@@ -44,7 +50,9 @@ class FakeSink:
 
 def fixed_clock() -> Clock:
     """A trusted clock stopped at WALL_TS."""
-    return Clock(wall=lambda: WALL_TS, mono=time.monotonic, is_synchronised=lambda: True)
+    return Clock(
+        wall=lambda: WALL_TS, mono=time.monotonic, is_synchronised=lambda: True
+    )
 
 
 async def stop(task: asyncio.Task[None]) -> None:
@@ -113,7 +121,11 @@ def test_sensor_count_is_five_per_lot_plus_two_plus_gauges() -> None:
 async def test_readings_mode_yields_every_sensor_at_each_tick() -> None:
     """Each tick brings one reading per documented sensor, all at one stamp."""
     config = SimulatedSource(
-        emit="readings", lots=3, extra_gauges=4, speed=6000, step_s=60,
+        emit="readings",
+        lots=3,
+        extra_gauges=4,
+        speed=6000,
+        step_s=60,
         start="2025-01-14T00:00",
     )
     per_tick = 5 * 3 + 2 + 4
@@ -160,13 +172,24 @@ async def test_ticks_follow_speed_on_the_loop_clock() -> None:
     config = SimulatedSource(emit="readings", lots=1, speed=600, step_s=60)
     source = SimulatedBuilding(config)
     task = asyncio.create_task(source.run(FakeSink(), fixed_clock()))
-    await asyncio.sleep(0.3)  # profile preparation, off the loop
-    ticks_before = source.ticks
+    while source.ticks == 0:  # the load profile is still being computed
+        await asyncio.sleep(0.01)
 
     await asyncio.sleep(1.0)
     await stop(task)
 
-    assert 9 <= source.ticks - ticks_before <= 11
+    assert 10 <= source.ticks <= 12
+
+
+async def test_profiles_computed_in_a_child_match_the_local_ones() -> None:
+    """A year's load profile from the child process equals one made here."""
+    year = 2031
+    assert not has_profile(year)
+
+    await load_profiles((year,))
+
+    assert has_profile(year)
+    assert year_profile(year) == compute_year_profile(year)
 
 
 async def test_p1_mode_serves_a_valid_telegram_on_every_device_path() -> None:
@@ -180,27 +203,51 @@ async def test_p1_mode_serves_a_valid_telegram_on_every_device_path() -> None:
         telegram_specifications.BELGIUM_FLUVIUS, apply_checksum_validation=True
     )
 
-    raw = {key: await asyncio.to_thread(read_telegram, path) for key, path in paths.items()}
+    raw = {
+        key: await asyncio.to_thread(read_telegram, path)
+        for key, path in paths.items()
+    }
     await stop(task)
 
     assert sorted(paths) == ["common", "lot01", "lot02"]
     assert all(path.startswith("/dev/") for path in paths.values())
-    telegrams = {key: parser.parse(data.decode("latin-1"), throw_ex=True) for key, data in raw.items()}
+    telegrams = {
+        key: parser.parse(data.decode("latin-1"), throw_ex=True)
+        for key, data in raw.items()
+    }
     assert telegrams["lot01"].ELECTRICITY_USED_TARIFF_1.unit == "kWh"
-    assert telegrams["common"].get_mbus_device_by_channel(2).MBUS_DEVICE_TYPE.value == 7
+    water = telegrams["common"].get_mbus_device_by_channel(2)
+    assert water.MBUS_DEVICE_TYPE.value == 7
     assert sink.readings == []
 
 
+def hung_up(fd: int) -> bool:
+    """Whether a terminal's other end is gone: reads end instead of waiting."""
+    for _ in range(1000):
+        try:
+            if not os.read(fd, 65536):
+                return True
+        except BlockingIOError:
+            return False
+    return False
+
+
 async def test_p1_terminals_close_when_cancelled() -> None:
-    """Cancelling the source closes its ptys: their paths disappear."""
+    """Cancelling the source closes its ptys: an attached reader sees hang-up."""
     source = SimulatedBuilding(SimulatedSource(emit="p1", lots=1, speed=600))
     task = asyncio.create_task(source.run(FakeSink(), fixed_clock()))
     paths = await asyncio.wait_for(source.wait_device_paths(), 10)
+    flags = os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK
+    readers = [os.open(path, flags) for path in paths.values()]
 
-    await stop(task)
+    try:
+        await stop(task)
 
-    assert source.device_paths == {}
-    assert not any(os.path.exists(path) for path in paths.values())
+        assert source.device_paths == {}
+        assert all(hung_up(fd) for fd in readers)
+    finally:
+        for fd in readers:
+            os.close(fd)
 
 
 async def test_unread_terminal_drops_telegrams_instead_of_blocking() -> None:

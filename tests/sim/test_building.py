@@ -57,7 +57,10 @@ def test_same_seed_gives_the_same_building() -> None:
 def test_registers_do_not_depend_on_the_step_size() -> None:
     """One 6-hour step and 7-second steps reach the same registers."""
     spec = BuildingSpec(
-        lots=4, seed=7, start_ts=at(2025, 3, 3, 5, 0), water_leak_l_per_h=20.0,
+        lots=4,
+        seed=7,
+        start_ts=at(2025, 3, 3, 5, 0),
+        water_leak_l_per_h=20.0,
         water_leak_start_h=2.5,
     )
     coarse, fine = Building(spec), Building(spec)
