@@ -57,7 +57,9 @@ class LedgerConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class IngestConfig:
-    queue_size: int = option(20_000, "readings waiting for the ledger", min=10)
+    queue_size: int = option(
+        2_000, "deliveries (a telegram, a poll) waiting for the ledger", min=10
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

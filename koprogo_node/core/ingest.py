@@ -80,12 +80,17 @@ class IngestRules:
 
 
 def _value_problem(reading: Reading, now: float) -> tuple[str, str] | None:
-    if not isinstance(reading.value, (int, float)) or not math.isfinite(reading.value):
-        return "not_a_number", f"value {reading.value!r}"
-    if not math.isfinite(reading.ts) or reading.ts < EARLIEST_TS:
-        return "bad_timestamp", f"stamp {reading.ts!r} is not a time after 2000"
-    if reading.clock_trusted and reading.ts > now + FUTURE_SLACK_S:
-        return "future_timestamp", f"stamp {reading.ts!r} is more than a day ahead"
+    value, ts = reading.value, reading.ts
+    if value.__class__ is not float and not isinstance(value, (int, float)):
+        return "not_a_number", f"value {value!r}"
+    if not math.isfinite(value):
+        return "not_a_number", f"value {value!r}"
+    # `not <=` also catches NaN, which compares false with everything.
+    if not EARLIEST_TS <= ts <= now + FUTURE_SLACK_S:
+        if ts > now + FUTURE_SLACK_S and reading.clock_trusted:
+            return "future_timestamp", f"stamp {ts!r} is more than a day ahead"
+        if not EARLIEST_TS <= ts:
+            return "bad_timestamp", f"stamp {ts!r} is not a time after 2000"
     return None
 
 

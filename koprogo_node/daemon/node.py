@@ -65,7 +65,7 @@ class Node:
         """Run until SIGTERM/SIGINT, `stop()` or `duration_s` seconds."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         await self.writer.open()
-        queue: asyncio.Queue[Reading | None] = asyncio.Queue(
+        queue: asyncio.Queue[list[Reading] | None] = asyncio.Queue(
             self.config.ingest.queue_size
         )
         self.view = NodeView(

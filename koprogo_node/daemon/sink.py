@@ -19,7 +19,7 @@ class IngestSink:
 
     def __init__(
         self,
-        queue: asyncio.Queue[Reading | None],
+        queue: asyncio.Queue[list[Reading] | None],
         stats: IngestStats,
         health: SourceHealth,
         latest: dict[str, Reading],
@@ -31,18 +31,29 @@ class IngestSink:
 
     async def put(self, reading: Reading) -> None:
         """Queue a reading; waits while the writer is behind (back-pressure)."""
-        health = self._health
-        if health.failing_since is not None:
-            log.info("source_back", source=health.name,
-                     offline_s=round(time.time() - health.failing_since, 1))
-            health.failing_since = None
-            health.last_error = ""
-            health.state = "running"
-        self._latest[reading.sensor] = reading
+        await self.put_many([reading])
+
+    async def put_many(self, readings: list[Reading]) -> None:
+        """Queue readings taken together as one item of the queue."""
+        if not readings:
+            return
+        if self._health.failing_since is not None:
+            self._note_back()
+        latest = self._latest
+        for reading in readings:
+            latest[reading.sensor] = reading
         try:
-            self._queue.put_nowait(reading)
+            self._queue.put_nowait(readings)
         except asyncio.QueueFull:
-            await self._queue.put(reading)
+            await self._queue.put(readings)
+
+    def _note_back(self) -> None:
+        health = self._health
+        log.info("source_back", source=health.name,
+                 offline_s=round(time.time() - health.failing_since, 1))
+        health.failing_since = None
+        health.last_error = ""
+        health.state = "running"
 
     def reject(self, reject: Reject) -> None:
         """Count input the source could not turn into a reading."""

@@ -14,6 +14,9 @@ class Sink(Protocol):
     async def put(self, reading: Reading) -> None:
         """Queue one reading; waits when the queue is full (back-pressure)."""
 
+    async def put_many(self, readings: list[Reading]) -> None:
+        """Queue readings taken together (one telegram, one poll) as one item."""
+
     def reject(self, reject: Reject) -> None:
         """Count input that could not become a reading."""
 

@@ -813,12 +813,14 @@ class P1Reader:
 
     async def _deliver(self, items: list[Output], sink: Sink) -> None:
         """Hand readings and rejects to the sink."""
+        readings = []
         for item in items:
             if isinstance(item, Reading):
-                await sink.put(item)
+                readings.append(item)
             else:
                 sink.reject(item)
                 self._log_reject(item)
+        await sink.put_many(readings)
 
     def _log_reject(self, reject: Reject) -> None:
         """Log a reason the first time (INFO or WARNING), then at DEBUG."""

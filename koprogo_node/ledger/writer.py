@@ -34,6 +34,7 @@ log = structlog.get_logger(__name__)
 
 PRUNE_EVERY_S = 3600.0
 REJECTS_ONLY_EVERY_S = 60.0
+YIELD_EVERY_READINGS = 1000
 _OK, _COUNTER = Quality.OK, Kind.COUNTER
 
 
@@ -97,8 +98,11 @@ class LedgerWriter:
         """Height of the last committed block (0 when empty)."""
         return self._state.height if self._state else 0
 
-    async def run(self, queue: asyncio.Queue[Reading | None]) -> None:
-        """Commit readings from `queue` in batches until a None arrives."""
+    async def run(self, queue: asyncio.Queue[list[Reading] | None]) -> None:
+        """Commit readings from `queue` in batches until a None arrives.
+
+        Each item of the queue is a list of readings taken together.
+        """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.batch_ms / 1000
         while True:
@@ -118,7 +122,7 @@ class LedgerWriter:
         await self.flush()
         await self.settle()
 
-    def _take_available(self, queue: asyncio.Queue[Reading | None]) -> None:
+    def _take_available(self, queue: asyncio.Queue[list[Reading] | None]) -> None:
         while len(self._pending) < self.config.batch_rows and not self._stopping:
             try:
                 item = queue.get_nowait()
@@ -126,11 +130,11 @@ class LedgerWriter:
                 return
             self._accept_item(item)
 
-    def _accept_item(self, item: Reading | None) -> None:
+    def _accept_item(self, item: list[Reading] | None) -> None:
         if item is None:
             self._stopping = True
         else:
-            self._pending.append(item)
+            self._pending.extend(item)
 
     async def flush(self) -> int | None:
         """Seal pending readings (and due housekeeping) as the next block.
@@ -144,7 +148,7 @@ class LedgerWriter:
             raise LedgerError("ledger is not open")
         now = self.clock.stamp()
         prunes = await self._due_prunes(now.ts)
-        batch = self._build(self._pending, now.ts, prunes)
+        batch = await self._build(self._pending, now.ts, prunes)
         self._pending = []
         if batch is None:
             await self.settle()
@@ -184,10 +188,16 @@ class LedgerWriter:
         cutoffs = await prune_cutoffs(self._db, days, now_s, self._state.height)
         return self._state.prune_rows(cutoffs)
 
-    def _build(self, readings: list[Reading], now_s: float, prunes: list) -> Batch | None:
+    async def _build(
+        self, readings: list[Reading], now_s: float, prunes: list
+    ) -> Batch | None:
         batch = self._state.new_batch()
-        for reading in readings:
-            self._add(batch, reading, now_s)
+        for start in range(0, len(readings), YIELD_EVERY_READINGS):
+            for reading in readings[start : start + YIELD_EVERY_READINGS]:
+                self._add(batch, reading, now_s)
+            # Let the loop drive the previous block's commit, which runs in
+            # the database thread one statement at a time.
+            await asyncio.sleep(0)
         self._state.save_channels(batch)
         self._fix_clock(batch, now_s)
         batch.prunes = prunes
@@ -210,11 +220,13 @@ class LedgerWriter:
                 (batch.height, batch.prev, created_ms, batch.digests, batch.hash,
                  batch.first_reading, len(batch.readings), *batch.stamp_range()),
             )
-            await db.executemany(
-                "INSERT OR REPLACE INTO sensor_state VALUES (?, ?, ?, ?)",
-                list(batch.sensor_state.values()),
-            )
-            await db.executemany(_UPSERT_REJECT, batch.rejects)
+            if batch.sensor_state:
+                await db.executemany(
+                    "INSERT OR REPLACE INTO sensor_state VALUES (?, ?, ?, ?)",
+                    list(batch.sensor_state.values()),
+                )
+            if batch.rejects:
+                await db.executemany(_UPSERT_REJECT, batch.rejects)
             await db.execute("COMMIT")
         except BaseException:
             await db.execute("ROLLBACK")
@@ -306,33 +318,21 @@ def _prepare(path: Path) -> int:
 
 async def _insert_rows(db: aiosqlite.Connection, batch: Batch) -> None:
     h = batch.height
-    await db.executemany(
-        f"INSERT INTO sensors (id, name, kind, unit, block) VALUES (?, ?, ?, ?, {h})",
-        batch.sensors,
+    statements = (
+        (f"INSERT INTO sensors (id, name, kind, unit, block)"
+         f" VALUES (?, ?, ?, ?, {h})", batch.sensors),
+        (f"INSERT INTO boots (id, boot_id, block) VALUES (?, ?, {h})", batch.boots),
+        ("INSERT INTO readings (id, sensor, ts_ms, value, delta, quality, boot,"
+         f" mono_ms, block) VALUES (?, ?, ?, ?, ?, ?, ?, ?, {h})", batch.readings),
+        ("INSERT OR REPLACE INTO rollups (tier, start_s, sensor, n, total, low,"
+         f" high, last, block) VALUES (?, ?, ?, ?, ?, ?, ?, ?, {h})", batch.rollups),
+        ("INSERT INTO events (id, ts_ms, kind, sensor, detail, block)"
+         f" VALUES (?, ?, ?, ?, ?, {h})", batch.events),
+        (f"INSERT INTO clock_fixes (boot, offset_ms, block) VALUES (?, ?, {h})",
+         batch.clock_fixes),
+        (f"INSERT INTO prunes (id, tbl, below_block, block) VALUES (?, ?, ?, {h})",
+         batch.prunes),
     )
-    await db.executemany(
-        f"INSERT INTO boots (id, boot_id, block) VALUES (?, ?, {h})", batch.boots
-    )
-    await db.executemany(
-        "INSERT INTO readings (id, sensor, ts_ms, value, delta, quality, boot,"
-        f" mono_ms, block) VALUES (?, ?, ?, ?, ?, ?, ?, ?, {h})",
-        batch.readings,
-    )
-    await db.executemany(
-        "INSERT OR REPLACE INTO rollups (tier, start_s, sensor, n, total, low, high,"
-        f" last, block) VALUES (?, ?, ?, ?, ?, ?, ?, ?, {h})",
-        batch.rollups,
-    )
-    await db.executemany(
-        "INSERT INTO events (id, ts_ms, kind, sensor, detail, block)"
-        f" VALUES (?, ?, ?, ?, ?, {h})",
-        batch.events,
-    )
-    await db.executemany(
-        f"INSERT INTO clock_fixes (boot, offset_ms, block) VALUES (?, ?, {h})",
-        batch.clock_fixes,
-    )
-    await db.executemany(
-        f"INSERT INTO prunes (id, tbl, below_block, block) VALUES (?, ?, ?, {h})",
-        batch.prunes,
-    )
+    for sql, rows in statements:
+        if rows:  # each statement is a round trip to the database thread
+            await db.executemany(sql, rows)

@@ -2,7 +2,7 @@
 
 Each lot's meter sends its own electricity. The common parts' meter also
 carries the building's M-Bus meters: gas (or a heat meter) on channel 1 and
-water on channel 2, as Fluvius installs them.
+water on channel 2, as in Fluvius e-MUCS 1.7.1 example telegrams.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ _ANOMALY_C = 4.0
 
 # Brussels lies 4.35 degrees east: solar noon is 17 minutes before 12:00 UTC.
 _SOLAR_NOON_UTC_H = 12.0 - 4.35 / 15.0
+_PV_PERFORMANCE_RATIO = 0.8  # inverter, wiring and heat losses
 
 
 def outdoor_c(seed: int, ts: float, local: datetime) -> float:
@@ -65,7 +66,7 @@ def solar_fraction(seed: int, ts: float, day_of_year: int) -> float:
     bell = math.cos(math.pi * hours_from_noon / day_length_h) ** 1.5
     clearness = between(uniforms(seed, "clouds", int(ts // _DAY_S))[0], 0.25, 1.0)
 
-    return bell * (0.65 + 0.35 * season) * 0.8 * clearness
+    return bell * (0.65 + 0.35 * season) * _PV_PERFORMANCE_RATIO * clearness
 
 
 def room_temperature_c(seed: int, index: int, ts: float) -> float:

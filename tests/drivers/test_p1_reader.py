@@ -39,6 +39,10 @@ class ListSink:
         """Keep a reading."""
         self.readings.append(reading)
 
+    async def put_many(self, readings: list[Reading]) -> None:
+        """Keep readings taken together."""
+        self.readings.extend(readings)
+
     def reject(self, reject: Reject) -> None:
         """Keep a reject."""
         self.rejects.append(reject)

@@ -48,6 +48,19 @@ class FakeSink:
         self.rejects.append(reject)
 
 
+class FakeBatchSink(FakeSink):
+    """A sink that also takes a batch of readings as one delivery."""
+
+    def __init__(self, limit: int | None = None) -> None:
+        super().__init__(limit)
+        self.batches: list[int] = []
+
+    async def put_many(self, readings: list[Reading]) -> None:
+        self.batches.append(len(readings))
+        for reading in readings:
+            await self.put(reading)
+
+
 def fixed_clock() -> Clock:
     """A trusted clock stopped at WALL_TS."""
     return Clock(
@@ -141,6 +154,18 @@ async def test_readings_mode_yields_every_sensor_at_each_tick() -> None:
     first_tick = sink.readings[:per_tick]
     assert [r.sensor for r in first_tick] == list(sensor_names(config))
     assert all(r.clock_trusted and r.mono_s is None for r in sink.readings)
+
+
+async def test_a_tick_is_one_delivery_when_the_sink_takes_batches() -> None:
+    """A sink with put_many gets each tick's readings in one call."""
+    config = SimulatedSource(emit="readings", lots=2, extra_gauges=3, speed=6000)
+    sink = FakeBatchSink(limit=3 * 15)
+    task = asyncio.create_task(SimulatedBuilding(config).run(sink, fixed_clock()))
+
+    await asyncio.wait_for(sink.full.wait(), 10)
+    await stop(task)
+
+    assert sink.batches == [15, 15, 15]
 
 
 async def test_readings_have_units_and_kinds() -> None:

@@ -33,7 +33,7 @@ async def write(data_dir, readings, clock=None, boot="boot-a", batch_rows=100):
     queue = asyncio.Queue()
     task = asyncio.create_task(writer.run(queue))
     for reading in readings:
-        await queue.put(reading)
+        await queue.put([reading])
     await queue.put(None)
     await task
     await writer.close()
