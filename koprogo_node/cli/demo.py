@@ -11,6 +11,7 @@ already stored.
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import time
 from datetime import datetime, timedelta
@@ -34,12 +35,14 @@ from ..logs import configure
 from ..sim import BRUSSELS
 
 REPLAY_FILE = "machine_temperature_system_failure.csv"
+DEMO_FILE = "demo.json"
 STEP_S = 60.0
 
 
 def demo_config(data_dir: Path, port: int, speed: float, lots: int) -> Config:
     """The demo node: simulated building over P1, plus a NAB replay."""
     replay = resources.files("koprogo_node.sim") / "data" / REPLAY_FILE
+    start, resume = _timeline(data_dir)
     return Config(
         node=NodeConfig(building_id="demo-residence",
                         name="Résidence Démo (simulated building)"),
@@ -50,7 +53,7 @@ def demo_config(data_dir: Path, port: int, speed: float, lots: int) -> Config:
         sources=(
             SimulatedSource(
                 name="sim", lots=lots, speed=speed, step_s=STEP_S,
-                start=_start(data_dir).isoformat(), emit="p1",
+                start=start.isoformat(), resume=resume.isoformat(), emit="p1",
                 water_leak_l_per_h=40.0, water_leak_start_h=30.0,
             ),
             CsvSource(
@@ -61,16 +64,31 @@ def demo_config(data_dir: Path, port: int, speed: float, lots: int) -> Config:
     )
 
 
-def _start(data_dir: Path) -> datetime:
-    """Yesterday 00:00 in Brussels, or just after the data already stored."""
-    now = datetime.now(BRUSSELS)
-    start = (now - timedelta(days=1)).replace(hour=0, minute=0, second=0,
-                                              microsecond=0)
+def _timeline(data_dir: Path) -> tuple[datetime, datetime]:
+    """When the simulated building starts, and when this run starts emitting.
+
+    A first run starts yesterday 00:00 in Brussels. A later run on the same
+    directory keeps that start (so meter registers continue) and resumes
+    just after the data already stored.
+    """
+    saved = data_dir / DEMO_FILE
+    try:
+        start = datetime.fromisoformat(json.loads(saved.read_text())["start"])
+    except (OSError, ValueError, KeyError, TypeError):
+        now = datetime.now(BRUSSELS)
+        start = (now - timedelta(days=1)).replace(
+            hour=0, minute=0, second=0, microsecond=0
+        )
     last_ms = _stored_data_time_ms(data_dir / "ledger.db")
-    if last_ms is not None:
-        after = datetime.fromtimestamp(last_ms / 1000 + STEP_S, BRUSSELS)
-        start = max(start, after.replace(second=0, microsecond=0))
-    return start
+    if last_ms is None:
+        return start, start
+    resume = datetime.fromtimestamp(last_ms / 1000 + STEP_S, BRUSSELS)
+    return start, max(start, resume.replace(second=0, microsecond=0))
+
+
+def _remember_start(data_dir: Path, start: datetime) -> None:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / DEMO_FILE).write_text(json.dumps({"start": start.isoformat()}))
 
 
 def _stored_data_time_ms(db_path: Path) -> int | None:
@@ -103,11 +121,13 @@ def run_demo(data_dir: Path, port: int, speed: float, lots: int,
     configure(cfg.log.level, cfg.log.format)
     from ..daemon.node import Node
 
-    start = datetime.fromisoformat(cfg.sources[0].start)
-    node = Node(cfg, data_dir, clock=simulation_clock(start.timestamp(), speed))
+    building = cfg.sources[0]
+    _remember_start(data_dir, datetime.fromisoformat(building.start))
+    resume = datetime.fromisoformat(building.resume)
+    node = Node(cfg, data_dir, clock=simulation_clock(resume.timestamp(), speed))
     click.echo(
         f"koprogo-node demo: {lots} lots on P1, simulated from"
-        f" {start:%Y-%m-%d %H:%M} at {speed:g}x; dashboard http://127.0.0.1:{port}/"
+        f" {resume:%Y-%m-%d %H:%M} at {speed:g}x; dashboard http://127.0.0.1:{port}/"
         f" ; ledger in {data_dir}/",
         err=True,
     )

@@ -105,6 +105,9 @@ class SimulatedSource:
     speed: float = option(1.0, "simulated seconds per real second", min=0.01)
     step_s: float = option(60.0, "simulated seconds between telegrams", min=1)
     start: str = option("", "ISO start time; empty: yesterday 00:00 local")
+    resume: str = option(
+        "", "ISO time to start emitting at; meters run from `start` until then"
+    )
     emit: str = option(
         "p1", "p1: telegrams on pseudo-terminals; readings: straight to ingest",
         choices=("p1", "readings"),

@@ -16,6 +16,7 @@ from .readings import Kind, Quality, Reading
 
 EARLIEST_TS = 946_684_800.0  # 2000-01-01: older stamps come from a clock that lost power
 FUTURE_SLACK_S = 86_400.0
+ALREADY_STORED = "already_stored"  # counted, but not a fault: logged at DEBUG
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +74,7 @@ class IngestRules:
             # shutdown); it is stored flagged and does not move the channel.
             last_ts = state.last_ts
             if last_ts is not None and reading.ts <= last_ts:
-                return Refused(reading, *_order_problem(reading, last_ts))
+                return Refused(reading, *_order_problem(reading, state))
             state.last_ts = reading.ts
             state.last_value = reading.value
         return _accept(reading, state)
@@ -101,10 +102,14 @@ def _channel_problem(reading: Reading, state: ChannelState) -> tuple[str, str]:
     )
 
 
-def _order_problem(reading: Reading, last_ts: float) -> tuple[str, str]:
-    if reading.ts == last_ts:
+def _order_problem(reading: Reading, state: ChannelState) -> tuple[str, str]:
+    if reading.ts == state.last_ts and reading.value == state.last_value:
+        # A device re-sending what it sent before (a meter's monthly peak
+        # after a restart): nothing is lost by not storing it twice.
+        return ALREADY_STORED, f"stamp {reading.ts!r} and value stored already"
+    if reading.ts == state.last_ts:
         return "duplicate_timestamp", f"stamp {reading.ts!r} seen already"
-    return "out_of_order", f"stamp {reading.ts!r} before {last_ts!r}"
+    return "out_of_order", f"stamp {reading.ts!r} before {state.last_ts!r}"
 
 
 _OK, _UNSYNCED, _COUNTER = Quality.OK, Quality.CLOCK_UNSYNCED, Kind.COUNTER

@@ -31,6 +31,7 @@ soon as the terminals exist, before the first tick.
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import sys
 import tty
@@ -110,13 +111,20 @@ def start_time(config: SimulatedSource, now_ts: float) -> float:
 
 
 def _parse_start(config: SimulatedSource) -> datetime:
+    return _parse_time(config, "start")
+
+
+def _parse_time(config: SimulatedSource, key: str) -> datetime:
+    """Parse the ISO time in `key`; a time without zone is Brussels time."""
+    text = getattr(config, key)
     try:
-        return datetime.fromisoformat(config.start)
+        moment = datetime.fromisoformat(text)
     except ValueError:
         raise ConfigError(
-            f"start of source {config.name!r} must be an ISO date-time such as "
-            f"2025-01-14T00:00, got {config.start!r}"
+            f"{key} of source {config.name!r} must be an ISO date-time such as "
+            f"2025-01-14T00:00, got {text!r}"
         ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=BRUSSELS)
 
 
 class SimulatedBuilding:
@@ -125,8 +133,9 @@ class SimulatedBuilding:
     def __init__(self, config: SimulatedSource) -> None:
         self.name = config.name
         self.config = config
-        if config.start:
-            _parse_start(config)  # fail at start-up, not at the first run
+        for key in ("start", "resume"):
+            if getattr(config, key):
+                _parse_time(config, key)  # fail at start-up, not at the first run
         self._ports: dict[str, PtyPort] = {}
         self._ready = asyncio.Event()
         self._dropping = False
@@ -171,8 +180,9 @@ class SimulatedBuilding:
     async def _emit_readings(self, building: Building, sink: Sink) -> None:
         channels = list(zip(sensor_names(self.config), _units(self.config)))
         ticker = _Ticker(self.config.step_s / self.config.speed)
+        first = _first_tick(self.config, building.spec.start_ts)
         while True:
-            tick = await ticker.next()
+            tick = first + await ticker.next()
             ts = building.spec.start_ts + tick * self.config.step_s
             values = _values(building.advance(ts), self.config)
             await _deliver(
@@ -193,8 +203,9 @@ class SimulatedBuilding:
             self._ready.set()
             log.info("sim_p1_ready", source=self.name, ports=len(self._ports))
             ticker = _Ticker(self.config.step_s / self.config.speed)
+            first = _first_tick(self.config, building.spec.start_ts)
             while True:
-                tick = await ticker.next()
+                tick = first + await ticker.next()
                 ts = building.spec.start_ts + tick * self.config.step_s
                 self._send_all(building.advance(ts))
                 self.ticks += 1
@@ -311,6 +322,18 @@ def _values(snapshot: BuildingSnapshot, config: SimulatedSource) -> list[float]:
         for n in range(1, config.extra_gauges + 1)
     )
     return values
+
+
+def _first_tick(config: SimulatedSource, start_ts: float) -> int:
+    """Index of the first tick to emit: 0, or the first at or after `resume`.
+
+    The meters are simulated from `start` all the same, so a run resumed
+    after an earlier one continues its registers instead of rewinding them.
+    """
+    if not config.resume:
+        return 0
+    resume_ts = _parse_time(config, "resume").timestamp()
+    return max(0, math.ceil((resume_ts - start_ts) / config.step_s))
 
 
 class _Ticker:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import structlog
 
+from ..core.ingest import ALREADY_STORED
+
 log = structlog.get_logger(__name__)
 
 QUIET_S = 600.0
@@ -76,7 +78,7 @@ class IngestStats:
         entry.detail = detail[:200]
         quiet = now - self._last_seen.get(key, -QUIET_S - 1)
         self._last_seen[key] = now
-        emit = log.warning if quiet > QUIET_S else log.debug
+        emit = log.warning if quiet > QUIET_S and reason != ALREADY_STORED else log.debug
         emit("input_rejected", source=source, reason=reason, detail=detail[:200],
              count=entry.count)
 

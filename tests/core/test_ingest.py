@@ -29,10 +29,20 @@ def test_duplicate_and_out_of_order_stamps_are_refused():
     rules = IngestRules()
     rules.check(counter(NOW, 1.0), NOW)
 
-    duplicate = rules.check(counter(NOW, 1.0), NOW)
+    duplicate = rules.check(counter(NOW, 1.5), NOW)
     older = rules.check(counter(NOW - 5, 0.5), NOW)
 
     assert (duplicate.reason, older.reason) == ("duplicate_timestamp", "out_of_order")
+
+
+def test_resent_identical_reading_is_counted_as_already_stored():
+    """The same stamp and value again (a device re-sending) is not a fault."""
+    rules = IngestRules()
+    rules.check(counter(NOW, 5.0), NOW)
+
+    verdict = rules.check(counter(NOW, 5.0), NOW)
+
+    assert verdict.reason == "already_stored"
 
 
 def test_counter_going_backwards_is_stored_with_zero_consumption():

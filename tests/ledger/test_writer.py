@@ -76,7 +76,7 @@ async def test_untrusted_stamps_are_corrected_once_clock_is_trusted(data_dir):
 async def test_bad_readings_are_counted_and_persisted(data_dir):
     """Rejected readings are counted by reason in the ledger's rejects table."""
     good = meter_series(3, sensors=1)
-    dup = good[2]
+    dup = Reading(good[2].sensor, good[2].ts, 999.0, "kWh", Kind.COUNTER)
     nan = Reading(good[0].sensor, T0 + 999, float("nan"), "kWh", Kind.COUNTER)
 
     await write(data_dir, [*good, dup, nan])
