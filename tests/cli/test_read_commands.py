@@ -1,0 +1,97 @@
+"""status, readings tail and ledger export against a stopped node's directory."""
+
+import json
+
+import pytest
+
+from ..daemon.conftest import cli, start_node, wait_for_event, write_config
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    """A ledger written by a real daemon that ran for a few seconds."""
+    root = tmp_path_factory.mktemp("node")
+    config, data, log_path = root / "node.toml", root / "data", root / "node.log"
+    write_config(config, speed=60.0)
+    proc = start_node(config, data, log_path)
+    wait_for_event(log_path, "block_committed", height=8)
+    proc.terminate()
+    proc.wait(timeout=20)
+    return data
+
+
+def test_status_json_reports_stopped_daemon_and_sensors(data_dir):
+    """status --json says the daemon is down and lists every sensor."""
+    result = cli("status", "--data-dir", str(data_dir), "--json")
+
+    report = json.loads(result.stdout)
+    assert result.returncode == 0
+    assert report["daemon"]["running"] is False
+    assert len(report["sensors"]) == 52  # 10 lots x 5 channels, water, gas
+    assert report["ledger"]["height"] >= 1
+
+
+def test_status_text_says_where_figures_come_from(data_dir):
+    """The human status names the source of its figures and aligns columns."""
+    result = cli("status", "--data-dir", str(data_dir))
+
+    assert "not running: figures read from the data directory" in result.stdout
+    assert "sim.lot01.import_t1" in result.stdout
+
+
+def test_tail_without_follow_prints_last_lines(data_dir):
+    """readings tail -n 5 --no-follow --json prints five JSON readings."""
+    result = cli("readings", "tail", "--data-dir", str(data_dir), "-n", "5",
+                 "--no-follow", "--json", "--sensor", "sim.water")
+
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(lines) == 5
+    assert {line["sensor"] for line in lines} == {"sim.water"}
+    assert [line["id"] for line in lines] == sorted(line["id"] for line in lines)
+
+
+def test_export_filters_by_sensor_and_time(data_dir):
+    """export --sensor --from --to returns only that channel in that window."""
+    everything = cli("ledger", "export", "--data-dir", str(data_dir), "--format",
+                     "jsonl", "--sensor", "sim.gas")
+    rows = [json.loads(line) for line in everything.stdout.splitlines()]
+    middle = rows[len(rows) // 2]["ts"].replace("Z", "+00:00")
+
+    later = cli("ledger", "export", "--data-dir", str(data_dir), "--format",
+                "jsonl", "--sensor", "sim.gas", "--from", middle)
+
+    later_rows = [json.loads(line) for line in later.stdout.splitlines()]
+    assert {r["sensor"] for r in rows} == {"sim.gas"}
+    assert 0 < len(later_rows) < len(rows)
+    assert min(r["ts"] for r in later_rows) >= rows[len(rows) // 2]["ts"]
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["ledger", "export", "--sensor", "nope"], 2, "unknown sensor 'nope'"),
+        (["ledger", "export", "--from", "yesterday"], 2, "expected ISO 8601"),
+        (["ledger", "export", "--format", "xml"], 2, "Invalid value"),
+    ],
+)
+def test_bad_arguments_get_clear_errors(data_dir, args, code, message):
+    """Bad options exit 2 with a sentence and no traceback."""
+    result = cli(*args, "--data-dir", str(data_dir))
+
+    assert result.returncode == code
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_data_dir_is_unavailable(tmp_path):
+    """Read commands on an empty directory exit 3 and say there is no ledger."""
+    for args in (["status"], ["readings", "tail", "--no-follow"], ["ledger", "export"]):
+        result = cli(*args, "--data-dir", str(tmp_path))
+
+        assert result.returncode == 3
+        assert "no ledger at" in result.stderr
+        assert "Traceback" not in result.stderr
+
+    verify = cli("ledger", "verify", "--data-dir", str(tmp_path))
+    assert verify.returncode == 1
+    assert "no ledger" in verify.stdout
