@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from .counters import counter_step
 from .readings import Kind, Quality, Reading
@@ -19,8 +20,9 @@ FUTURE_SLACK_S = 86_400.0
 ALREADY_STORED = "already_stored"  # counted, but not a fault: logged at DEBUG
 
 
-@dataclass(frozen=True, slots=True)
-class Accepted:
+# Verdicts are named tuples: one is made per reading on the hot path, and a
+# tuple is several times cheaper to build than a frozen dataclass.
+class Accepted(NamedTuple):
     """A reading that passed, with what the ledger stores beside it."""
 
     reading: Reading
@@ -29,8 +31,7 @@ class Accepted:
     anomaly: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Refused:
+class Refused(NamedTuple):
     """A reading that failed a check."""
 
     reading: Reading
@@ -123,9 +124,13 @@ def _accept(reading: Reading, state: ChannelState) -> Accepted:
         return Accepted(reading, None, quality)
     if reading.value < 0:
         return Accepted(reading, None, Quality.OUT_OF_RANGE, "negative_counter")
-    if state.baseline is None:
+    baseline = state.baseline
+    if baseline is None:
         state.baseline = reading.value
         return Accepted(reading, 0.0, quality)
-    step = counter_step(state.baseline, reading.value)
+    if reading.value >= baseline:  # the usual case, without building a Step
+        state.baseline = reading.value
+        return Accepted(reading, reading.value - baseline, quality)
+    step = counter_step(baseline, reading.value)
     state.baseline = step.baseline
     return Accepted(reading, step.delta, quality, step.anomaly)
