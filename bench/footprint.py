@@ -97,15 +97,28 @@ def measure(seconds: float, warmup: float, tmp: Path) -> dict:
     log = tmp / "node.log"
     data = tmp / "data"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "koprogo_node.cli", "run", "--config", str(config),
-         "--data-dir", str(data)],
-        stdout=subprocess.DEVNULL, stderr=log.open("w"),
+        [
+            sys.executable,
+            "-m",
+            "koprogo_node.cli",
+            "run",
+            "--config",
+            str(config),
+            "--data-dir",
+            str(data),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("w"),
     )
     try:
         wait_started(log)
         time.sleep(warmup)
         db = data / "ledger.db"
-        readings0, cpu0, io0 = stored_readings(db), cpu_s(proc.pid), write_bytes(proc.pid)
+        readings0, cpu0, io0 = (
+            stored_readings(db),
+            cpu_s(proc.pid),
+            write_bytes(proc.pid),
+        )
         t0 = time.monotonic()
         peak_rss = 0
         while time.monotonic() - t0 < seconds:
@@ -140,9 +153,11 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         figures = measure(args.seconds, args.warmup, Path(tmp))
-    print(f"RSS {figures['rss_mb']} MB (peak {figures['rss_peak_mb']} MB), CPU "
-          f"{figures['cpu_percent_of_one_core']} % of a core, "
-          f"{figures['disk_bytes_per_reading']} B written per reading")
+    print(
+        f"RSS {figures['rss_mb']} MB (peak {figures['rss_peak_mb']} MB), CPU "
+        f"{figures['cpu_percent_of_one_core']} % of a core, "
+        f"{figures['disk_bytes_per_reading']} B written per reading"
+    )
     print(json.dumps(figures))
 
 

@@ -41,11 +41,19 @@ def make_readings(count: int, sensors: int) -> list[Reading]:
         s = i % sensors
         second = i // sensors
         if s % 2:
-            out.append(Reading(f"bench.s{s:03d}", START_S + second, 230.0 + s,
-                               "V", Kind.GAUGE))
+            out.append(
+                Reading(f"bench.s{s:03d}", START_S + second, 230.0 + s, "V", Kind.GAUGE)
+            )
         else:
-            out.append(Reading(f"bench.s{s:03d}", START_S + second,
-                               1000.0 + second * 0.001, "kWh", Kind.COUNTER))
+            out.append(
+                Reading(
+                    f"bench.s{s:03d}",
+                    START_S + second,
+                    1000.0 + second * 0.001,
+                    "kWh",
+                    Kind.COUNTER,
+                )
+            )
     return out
 
 
@@ -86,8 +94,16 @@ def raw_executemany(readings: list[Reading], data_dir: Path) -> float:
     )
     ids: dict[str, int] = {}
     rows = [
-        (i + 1, ids.setdefault(r.sensor, len(ids) + 1), round(r.ts * 1000),
-         r.value, 0.0 if r.kind is Kind.COUNTER else None, 0, None, None)
+        (
+            i + 1,
+            ids.setdefault(r.sensor, len(ids) + 1),
+            round(r.ts * 1000),
+            r.value,
+            0.0 if r.kind is Kind.COUNTER else None,
+            0,
+            None,
+            None,
+        )
         for i, r in enumerate(readings)
     ]
     started = time.perf_counter()
@@ -124,16 +140,22 @@ def main() -> None:
     node_s, raw_s = best_of(args.rounds, readings, args.sensors)
     node_rate = len(readings) / node_s
     raw_rate = len(readings) / raw_s
-    print(f"ingest path: {node_rate:,.0f} readings/s; raw executemany:"
-          f" {raw_rate:,.0f} readings/s")
-    print(json.dumps({
-        "readings": len(readings),
-        "sensors": args.sensors,
-        "rounds": args.rounds,
-        "node_readings_per_s": round(node_rate),
-        "raw_executemany_readings_per_s": round(raw_rate),
-        "ratio_node_to_raw": round(node_rate / raw_rate, 3),
-    }))
+    print(
+        f"ingest path: {node_rate:,.0f} readings/s; raw executemany:"
+        f" {raw_rate:,.0f} readings/s"
+    )
+    print(
+        json.dumps(
+            {
+                "readings": len(readings),
+                "sensors": args.sensors,
+                "rounds": args.rounds,
+                "node_readings_per_s": round(node_rate),
+                "raw_executemany_readings_per_s": round(raw_rate),
+                "ratio_node_to_raw": round(node_rate / raw_rate, 3),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

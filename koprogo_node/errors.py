@@ -1,13 +1,13 @@
 """Errors raised by koprogo-node.
 
-    KoprogoError
-    ├── ConfigError            invalid configuration file or value
-    ├── SensorError
-    │   ├── SensorUnavailable  a device or file cannot be opened or read now
-    │   └── DecodeError        bytes from a device are not a valid frame
-    └── LedgerError
-        ├── LedgerBusy         another process holds the ledger for writing
-        └── LedgerCorrupt      the database cannot be read as a ledger
+KoprogoError
+├── ConfigError            invalid configuration file or value
+├── SensorError
+│   ├── SensorUnavailable  a device or file cannot be opened or read now
+│   └── DecodeError        bytes from a device are not a valid frame
+└── LedgerError
+    ├── LedgerBusy         another process holds the ledger for writing
+    └── LedgerCorrupt      the database cannot be read as a ledger
 """
 
 

@@ -43,10 +43,16 @@ class Context:
 
 def data_dir_options(command):
     """Accept --data-dir and --config after the sub-command name too."""
-    command = click.option("--data-dir", metavar="DIR", envvar="KOPROGO_DATA_DIR",
-                           help="State directory.")(command)
-    return click.option("--config", "config_path", metavar="PATH",
-                        envvar="KOPROGO_CONFIG", help="TOML configuration.")(command)
+    command = click.option(
+        "--data-dir", metavar="DIR", envvar="KOPROGO_DATA_DIR", help="State directory."
+    )(command)
+    return click.option(
+        "--config",
+        "config_path",
+        metavar="PATH",
+        envvar="KOPROGO_CONFIG",
+        help="TOML configuration.",
+    )(command)
 
 
 def fail(message: str, code: int) -> NoReturn:

@@ -44,21 +44,34 @@ def demo_config(data_dir: Path, port: int, speed: float, lots: int) -> Config:
     replay = resources.files("koprogo_node.sim") / "data" / REPLAY_FILE
     start, resume = _timeline(data_dir)
     return Config(
-        node=NodeConfig(building_id="demo-residence",
-                        name="Résidence Démo (simulated building)"),
+        node=NodeConfig(
+            building_id="demo-residence", name="Résidence Démo (simulated building)"
+        ),
         time=TimeConfig(trust="always"),
         ledger=LedgerConfig(batch_ms=1000),
         web=WebConfig(host="127.0.0.1", port=port),
         log=LogConfig(level="info", format="auto"),
         sources=(
             SimulatedSource(
-                name="sim", lots=lots, speed=speed, step_s=STEP_S,
-                start=start.isoformat(), resume=resume.isoformat(), emit="p1",
-                water_leak_l_per_h=40.0, water_leak_start_h=30.0,
+                name="sim",
+                lots=lots,
+                speed=speed,
+                step_s=STEP_S,
+                start=start.isoformat(),
+                resume=resume.isoformat(),
+                emit="p1",
+                water_leak_l_per_h=40.0,
+                water_leak_start_h=30.0,
             ),
             CsvSource(
-                name="replay", path=str(replay), sensor="machine_temperature",
-                unit="degF", kind="gauge", speed=speed, rebase=True, loop=True,
+                name="replay",
+                path=str(replay),
+                sensor="machine_temperature",
+                unit="degF",
+                kind="gauge",
+                speed=speed,
+                rebase=True,
+                loop=True,
             ),
         ),
     )
@@ -97,7 +110,9 @@ def _stored_data_time_ms(db_path: Path) -> int | None:
     try:
         conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
         try:
-            return conn.execute("SELECT max(last_ts_ms) FROM sensor_state").fetchone()[0]
+            return conn.execute("SELECT max(last_ts_ms) FROM sensor_state").fetchone()[
+                0
+            ]
         finally:
             conn.close()
     except sqlite3.Error:
@@ -114,8 +129,9 @@ def simulation_clock(start_ts: float, speed: float) -> Clock:
     )
 
 
-def run_demo(data_dir: Path, port: int, speed: float, lots: int,
-             duration: float | None) -> None:
+def run_demo(
+    data_dir: Path, port: int, speed: float, lots: int, duration: float | None
+) -> None:
     """Run the demo node and print where to look."""
     cfg = demo_config(data_dir, port, speed, lots)
     configure(cfg.log.level, cfg.log.format)

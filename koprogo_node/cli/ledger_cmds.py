@@ -14,8 +14,18 @@ from ..ledger.verify import verify
 from .common import Context, data_dir_options, fail, iso, parse_time_ms, print_json
 
 QUALITY = {q.value: q.name.lower() for q in Quality}
-EXPORT_FIELDS = ("id", "block", "sensor", "kind", "unit", "ts", "ts_ms", "value",
-                 "delta", "quality")
+EXPORT_FIELDS = (
+    "id",
+    "block",
+    "sensor",
+    "kind",
+    "unit",
+    "ts",
+    "ts_ms",
+    "value",
+    "delta",
+    "quality",
+)
 
 
 @click.group()
@@ -46,10 +56,20 @@ def verify_cmd(obj: Context, config_path, data_dir, as_json: bool) -> None:
 
 @ledger.command("export")
 @data_dir_options
-@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv",
-              show_default=True)
-@click.option("--sensor", "sensors", multiple=True, metavar="NAME",
-              help="Only this channel (repeatable).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "jsonl"]),
+    default="csv",
+    show_default=True,
+)
+@click.option(
+    "--sensor",
+    "sensors",
+    multiple=True,
+    metavar="NAME",
+    help="Only this channel (repeatable).",
+)
 @click.option("--from", "from_", metavar="TIME", help="ISO 8601, inclusive.")
 @click.option("--to", metavar="TIME", help="ISO 8601, exclusive.")
 @click.pass_obj
@@ -81,8 +101,18 @@ def _write(rows, fmt: str) -> None:
     if writer:
         writer.writerow(EXPORT_FIELDS)
     for rid, block, name, kind, unit, ts_ms, value, delta, quality in rows:
-        record = (rid, block, name, kind, unit, iso(ts_ms), ts_ms, value, delta,
-                  QUALITY.get(quality, quality))
+        record = (
+            rid,
+            block,
+            name,
+            kind,
+            unit,
+            iso(ts_ms),
+            ts_ms,
+            value,
+            delta,
+            QUALITY.get(quality, quality),
+        )
         if writer:
             writer.writerow(record)
         else:

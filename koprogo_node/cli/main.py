@@ -24,12 +24,20 @@ EXIT_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE = 1, 2, 3
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--config", "config_path", metavar="PATH", envvar="KOPROGO_CONFIG",
-              help="TOML configuration [env KOPROGO_CONFIG; default "
-              "/etc/koprogo-node/node.toml if present].")
-@click.option("--data-dir", metavar="DIR", envvar="KOPROGO_DATA_DIR",
-              help="State directory [env KOPROGO_DATA_DIR; default "
-              "/var/lib/koprogo-node].")
+@click.option(
+    "--config",
+    "config_path",
+    metavar="PATH",
+    envvar="KOPROGO_CONFIG",
+    help="TOML configuration [env KOPROGO_CONFIG; default "
+    "/etc/koprogo-node/node.toml if present].",
+)
+@click.option(
+    "--data-dir",
+    metavar="DIR",
+    envvar="KOPROGO_DATA_DIR",
+    help="State directory [env KOPROGO_DATA_DIR; default /var/lib/koprogo-node].",
+)
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None, data_dir: str | None) -> None:
     """Edge node of a co-owned building: meters in, verifiable ledger out."""
@@ -39,11 +47,16 @@ def cli(ctx: click.Context, config_path: str | None, data_dir: str | None) -> No
 @cli.command()
 @click.option("--config", "config_path", metavar="PATH", envvar="KOPROGO_CONFIG")
 @click.option("--data-dir", metavar="DIR", envvar="KOPROGO_DATA_DIR")
-@click.option("--duration", type=float, metavar="SECONDS",
-              help="Stop after this many seconds (default: run until stopped).")
+@click.option(
+    "--duration",
+    type=float,
+    metavar="SECONDS",
+    help="Stop after this many seconds (default: run until stopped).",
+)
 @click.pass_obj
-def run(obj: Context, config_path: str | None, data_dir: str | None,
-        duration: float | None) -> None:
+def run(
+    obj: Context, config_path: str | None, data_dir: str | None, duration: float | None
+) -> None:
     """Run the node daemon in the foreground (systemd's ExecStart).
 
     \b
@@ -68,16 +81,31 @@ def _run_node(node, duration: float | None) -> None:
 
 
 @cli.command()
-@click.option("--duration", type=float, metavar="SECONDS",
-              help="Stop after this many seconds (default: until Ctrl-C).")
-@click.option("--data-dir", metavar="DIR", default="demo-data", show_default=True,
-              help="Where the demo keeps its ledger (reused across runs).")
+@click.option(
+    "--duration",
+    type=float,
+    metavar="SECONDS",
+    help="Stop after this many seconds (default: until Ctrl-C).",
+)
+@click.option(
+    "--data-dir",
+    metavar="DIR",
+    default="demo-data",
+    show_default=True,
+    help="Where the demo keeps its ledger (reused across runs).",
+)
 @click.option("--port", type=int, default=8080, show_default=True)
-@click.option("--speed", type=float, default=1440.0, show_default=True,
-              help="Simulated seconds per real second (1440: a day a minute).")
+@click.option(
+    "--speed",
+    type=float,
+    default=1440.0,
+    show_default=True,
+    help="Simulated seconds per real second (1440: a day a minute).",
+)
 @click.option("--lots", type=int, default=10, show_default=True)
-def demo(duration: float | None, data_dir: str, port: int, speed: float,
-         lots: int) -> None:
+def demo(
+    duration: float | None, data_dir: str, port: int, speed: float, lots: int
+) -> None:
     """Run a simulated building plus a replay of real data, with the dashboard.
 
     \b

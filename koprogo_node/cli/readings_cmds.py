@@ -21,16 +21,37 @@ def readings() -> None:
 
 @readings.command("tail")
 @data_dir_options
-@click.option("--sensor", "sensors", multiple=True, metavar="NAME",
-              help="Only this channel (repeatable).")
-@click.option("-n", "--lines", default=10, show_default=True,
-              help="How many past readings to show first.")
-@click.option("--follow/--no-follow", default=True, show_default=True,
-              help="Keep printing new readings, like tail -f.")
+@click.option(
+    "--sensor",
+    "sensors",
+    multiple=True,
+    metavar="NAME",
+    help="Only this channel (repeatable).",
+)
+@click.option(
+    "-n",
+    "--lines",
+    default=10,
+    show_default=True,
+    help="How many past readings to show first.",
+)
+@click.option(
+    "--follow/--no-follow",
+    default=True,
+    show_default=True,
+    help="Keep printing new readings, like tail -f.",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @click.pass_obj
-def tail(obj: Context, config_path, data_dir, sensors, lines: int, follow: bool,
-         as_json: bool) -> None:
+def tail(
+    obj: Context,
+    config_path,
+    data_dir,
+    sensors,
+    lines: int,
+    follow: bool,
+    as_json: bool,
+) -> None:
     """Print the latest readings, then new ones as blocks are committed.
 
     \b
@@ -58,9 +79,21 @@ def _emit(rows: list[tuple], as_json: bool, last: int) -> int:
     for rid, block, name, kind, unit, ts_ms, value, delta, quality in rows:
         q = QUALITY.get(quality, quality)
         if as_json:
-            click.echo(json.dumps({"id": rid, "block": block, "sensor": name,
-                                   "ts": iso(ts_ms), "value": value, "unit": unit,
-                                   "kind": kind, "delta": delta, "quality": q}))
+            click.echo(
+                json.dumps(
+                    {
+                        "id": rid,
+                        "block": block,
+                        "sensor": name,
+                        "ts": iso(ts_ms),
+                        "value": value,
+                        "unit": unit,
+                        "kind": kind,
+                        "delta": delta,
+                        "quality": q,
+                    }
+                )
+            )
         else:
             click.echo(f"{iso(ts_ms)}  {name:<32} {value:>14g} {unit:<4} {q}")
         last = max(last, rid)

@@ -8,9 +8,9 @@ import urllib.request
 
 import click
 
+from ..daemon.runfile import read_run_file
 from ..daemon.systime import kernel_clock_synchronised
 from ..ledger import query
-from ..daemon.runfile import read_run_file
 from ..ledger.lock import holder_pid
 from .common import Context, data_dir_options, iso, print_json, table
 
@@ -62,8 +62,9 @@ def gather(obj: Context) -> dict:
 
 def _size(obj: Context) -> int:
     db = obj.db_path()
-    return sum(p.stat().st_size for p in (db, db.with_name(db.name + "-wal"))
-               if p.exists())
+    return sum(
+        p.stat().st_size for p in (db, db.with_name(db.name + "-wal")) if p.exists()
+    )
 
 
 def _sensors(conn) -> list[dict]:
@@ -91,29 +92,61 @@ def render(report: dict) -> str:
     led = report["ledger"]
     lines = [
         f"building  {report['building_id']}",
-        "daemon    " + (f"running (pid {daemon['pid']})" if daemon["running"]
-                        else "not running: figures read from the data directory"),
-        "clock     " + ("synchronised" if report["clock_synchronised"]
-                        else "NOT synchronised (readings flagged until it is)"),
+        "daemon    "
+        + (
+            f"running (pid {daemon['pid']})"
+            if daemon["running"]
+            else "not running: figures read from the data directory"
+        ),
+        "clock     "
+        + (
+            "synchronised"
+            if report["clock_synchronised"]
+            else "NOT synchronised (readings flagged until it is)"
+        ),
         f"ledger    block {led['height']} at {iso(led['created_ms'])},"
         f" {led['size_bytes'] / 1e6:.1f} MB",
     ]
     live = report.get("live")
     if live:
         ingest = live["ingest"]
-        lines.append(f"ingest    {ingest['rate_per_s']} readings/s,"
-                     f" {ingest['committed_total']} committed since start")
-    lines += ["", table(
-        [[s["name"], _num(s["last_value"]), s["unit"], _age(s["age_s"]), s["state"]]
-         for s in report["sensors"]],
-        ["sensor", "last value", "unit", "age", "state"],
-    )]
+        lines.append(
+            f"ingest    {ingest['rate_per_s']} readings/s,"
+            f" {ingest['committed_total']} committed since start"
+        )
+    lines += [
+        "",
+        table(
+            [
+                [
+                    s["name"],
+                    _num(s["last_value"]),
+                    s["unit"],
+                    _age(s["age_s"]),
+                    s["state"],
+                ]
+                for s in report["sensors"]
+            ],
+            ["sensor", "last value", "unit", "age", "state"],
+        ),
+    ]
     if report["rejects"]:
-        lines += ["", table(
-            [[r["source"], r["reason"], r["count"], iso(r["last_ms"]), r["detail"][:50]]
-             for r in report["rejects"]],
-            ["source", "rejected because", "count", "last", "detail"],
-        )]
+        lines += [
+            "",
+            table(
+                [
+                    [
+                        r["source"],
+                        r["reason"],
+                        r["count"],
+                        iso(r["last_ms"]),
+                        r["detail"][:50],
+                    ]
+                    for r in report["rejects"]
+                ],
+                ["source", "rejected because", "count", "last", "detail"],
+            ),
+        ]
     return "\n".join(lines)
 
 

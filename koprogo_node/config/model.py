@@ -75,7 +75,8 @@ class LogConfig:
         "info", "minimum level", choices=("debug", "info", "warning", "error")
     )
     format: str = option(
-        "auto", "json, console, or auto (json unless on a TTY)",
+        "auto",
+        "json, console, or auto (json unless on a TTY)",
         choices=("auto", "json", "console"),
     )
 
@@ -109,7 +110,8 @@ class SimulatedSource:
         "", "ISO time to start emitting at; meters run from `start` until then"
     )
     emit: str = option(
-        "p1", "p1: telegrams on pseudo-terminals; readings: straight to ingest",
+        "p1",
+        "p1: telegrams on pseudo-terminals; readings: straight to ingest",
         choices=("p1", "readings"),
     )
     water_leak_l_per_h: float = option(0.0, "leak added to the water meter", min=0)

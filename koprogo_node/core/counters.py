@@ -34,8 +34,14 @@ def counter_step(baseline: float, value: float, wrap_at: float | None = None) ->
     """Return the consumption between `baseline` and `value`."""
     if value >= baseline:
         return Step(delta=value - baseline, baseline=value)
-    if wrap_at and baseline >= (1 - WRAP_BAND) * wrap_at and value <= WRAP_BAND * wrap_at:
-        return Step(delta=wrap_at - baseline + value, baseline=value, anomaly="counter_wrap")
+    if (
+        wrap_at
+        and baseline >= (1 - WRAP_BAND) * wrap_at
+        and value <= WRAP_BAND * wrap_at
+    ):
+        return Step(
+            delta=wrap_at - baseline + value, baseline=value, anomaly="counter_wrap"
+        )
     if value < RESET_RATIO * baseline:
         return Step(delta=value, baseline=value, anomaly="counter_reset")
     return Step(delta=0.0, baseline=baseline, anomaly="counter_backwards")

@@ -15,7 +15,9 @@ from typing import NamedTuple
 from .counters import counter_step
 from .readings import Kind, Quality, Reading
 
-EARLIEST_TS = 946_684_800.0  # 2000-01-01: older stamps come from a clock that lost power
+EARLIEST_TS = (
+    946_684_800.0  # 2000-01-01: older stamps come from a clock that lost power
+)
 FUTURE_SLACK_S = 86_400.0
 ALREADY_STORED = "already_stored"  # counted, but not a fault: logged at DEBUG
 
@@ -67,7 +69,9 @@ class IngestRules:
             return Refused(reading, *problem)
         state = self.channels.get(reading.sensor)
         if state is None:
-            state = self.channels[reading.sensor] = ChannelState(reading.kind, reading.unit)
+            state = self.channels[reading.sensor] = ChannelState(
+                reading.kind, reading.unit
+            )
         if reading.kind is not state.kind or reading.unit != state.unit:
             return Refused(reading, *_channel_problem(reading, state))
         if reading.clock_trusted:

@@ -58,12 +58,15 @@ class _Open:
 
     __slots__ = ("start_s", "n", "total", "low", "high", "last")
 
-    def __init__(self, start_s: int, n: int, total: float, low: float, high: float,
-                 last: float) -> None:
+    def __init__(
+        self, start_s: int, n: int, total: float, low: float, high: float, last: float
+    ) -> None:
         self.start_s, self.n, self.total = start_s, n, total
         self.low, self.high, self.last = low, high, last
 
-    def absorb(self, n: int, total: float, low: float, high: float, last: float) -> None:
+    def absorb(
+        self, n: int, total: float, low: float, high: float, last: float
+    ) -> None:
         self.n += n
         self.total += total
         if low < self.low:
@@ -73,8 +76,16 @@ class _Open:
         self.last = last
 
     def freeze(self, tier: Tier, sensor: int) -> Bucket:
-        return Bucket(tier, self.start_s, sensor, self.n, self.total, self.low,
-                      self.high, self.last)
+        return Bucket(
+            tier,
+            self.start_s,
+            sensor,
+            self.n,
+            self.total,
+            self.low,
+            self.high,
+            self.last,
+        )
 
 
 class RollupBuilder:
@@ -113,8 +124,9 @@ class RollupBuilder:
             return []
         if current is not None and piece.start_s < current.start_s:
             return []  # the ingest rules keep this from happening
-        self._open[key] = _Open(piece.start_s, piece.n, piece.total, piece.low,
-                                piece.high, piece.last)
+        self._open[key] = _Open(
+            piece.start_s, piece.n, piece.total, piece.low, piece.high, piece.last
+        )
         if current is None:
             return []
         closed = current.freeze(piece.tier, piece.sensor)
@@ -124,5 +136,7 @@ class RollupBuilder:
         upper = NEXT_TIER.get(closed.tier)
         if upper is None:
             return []
-        lifted = replace(closed, tier=upper, start_s=bucket_start(closed.start_s, upper))
+        lifted = replace(
+            closed, tier=upper, start_s=bucket_start(closed.start_s, upper)
+        )
         return self._absorb(lifted)

@@ -17,10 +17,10 @@ from ..drivers.base import Source
 from ..drivers.registry import build_source
 from ..ledger.stats import IngestStats
 from ..ledger.writer import LedgerWriter
+from .runfile import write_run_file
 from .sdnotify import Notifier
 from .sink import IngestSink
 from .supervisor import SourceHealth, supervise
-from .runfile import write_run_file
 from .systime import boot_id, system_clock
 
 log = structlog.get_logger(__name__)
@@ -69,8 +69,13 @@ class Node:
             self.config.ingest.queue_size
         )
         self.view = NodeView(
-            self.config, self.data_dir, self.writer.path, self.clock, self.stats,
-            self.writer, queue,
+            self.config,
+            self.data_dir,
+            self.writer.path,
+            self.clock,
+            self.stats,
+            self.writer,
+            queue,
         )
         writer_task = asyncio.create_task(self.writer.run(queue), name="ledger")
         web_runner = await self._start_web()
@@ -144,8 +149,11 @@ class Node:
         await self.writer.close()
         if web_runner is not None:
             await web_runner.cleanup()
-        log.info("node_stopped", height=self.writer.height,
-                 committed=self.stats.committed_total)
+        log.info(
+            "node_stopped",
+            height=self.writer.height,
+            committed=self.stats.committed_total,
+        )
 
     async def _start_web(self):
         if not self.config.web.enabled:

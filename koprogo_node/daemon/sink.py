@@ -49,8 +49,11 @@ class IngestSink:
 
     def _note_back(self) -> None:
         health = self._health
-        log.info("source_back", source=health.name,
-                 offline_s=round(time.time() - health.failing_since, 1))
+        log.info(
+            "source_back",
+            source=health.name,
+            offline_s=round(time.time() - health.failing_since, 1),
+        )
         health.failing_since = None
         health.last_error = ""
         health.state = "running"

@@ -53,7 +53,9 @@ class SourceHealth:
 HEALTHY_RUN_S = 30.0
 
 
-async def supervise(source: Source, sink: Sink, clock: Clock, health: SourceHealth) -> None:
+async def supervise(
+    source: Source, sink: Sink, clock: Clock, health: SourceHealth
+) -> None:
     """Keep `source` running until it finishes or the task is cancelled."""
     backoff = Backoff()
     while True:
@@ -64,8 +66,12 @@ async def supervise(source: Source, sink: Sink, clock: Clock, health: SourceHeal
         except SensorError as exc:
             _note_failure(health, str(exc), started, backoff)
         except Exception as exc:  # a bug in a driver must not stop the node
-            log.error("source_crashed", source=health.name, error=repr(exc),
-                      exc_info=health.state != "failing")
+            log.error(
+                "source_crashed",
+                source=health.name,
+                error=repr(exc),
+                exc_info=health.state != "failing",
+            )
             _note_failure(health, repr(exc), started, backoff)
         else:
             health.state = "finished"
@@ -75,7 +81,9 @@ async def supervise(source: Source, sink: Sink, clock: Clock, health: SourceHeal
         await asyncio.sleep(backoff.next_delay_s())
 
 
-def _note_failure(health: SourceHealth, error: str, started: float, backoff: Backoff) -> None:
+def _note_failure(
+    health: SourceHealth, error: str, started: float, backoff: Backoff
+) -> None:
     if time.monotonic() - started > HEALTHY_RUN_S:
         backoff.reset()
     first = health.failing_since is None or health.last_error != error

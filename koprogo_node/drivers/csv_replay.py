@@ -108,9 +108,7 @@ class CsvReplay:
                 f"cannot read CSV file {self.config.path}: {exc}"
             ) from exc
 
-    async def _replay(
-        self, series: Series, sink: Sink, anchor: Stamp | None
-    ) -> None:
+    async def _replay(self, series: Series, sink: Sink, anchor: Stamp | None) -> None:
         loop = asyncio.get_running_loop()
         started = loop.time()
         shift_s = anchor.ts - series.first_ts if anchor else 0.0

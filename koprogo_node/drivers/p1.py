@@ -39,7 +39,6 @@ from typing import Any, Iterable
 
 import serial
 import structlog
-from dlms_cosem.protocol.xdlms import GeneralGlobalCipher
 from dsmr_parser import telegram_specifications as specs
 from dsmr_parser.parsers import TelegramParser
 from dsmr_parser.value_types import timestamp as meter_time
@@ -59,6 +58,10 @@ from .p1_channels import (
     MbusChannel,
     MeterChannel,
 )
+from .p1_crc import crc16
+from .p1_framing import MAX_TELEGRAM_BYTES, CipherFramer, Frame, Framer
+
+__all__ = ["MAX_TELEGRAM_BYTES", "P1Decoder", "P1Reader", "crc16", "decode_file"]
 
 log = structlog.get_logger(__name__)
 
@@ -68,7 +71,6 @@ logging.getLogger("dsmr_parser").setLevel(logging.CRITICAL)
 
 Output = Reading | Reject
 
-MAX_TELEGRAM_BYTES = 16 * 1024
 READ_TIMEOUT_S = 0.2
 SILENT_AFTER_S = 30.0
 _FILE_CHUNK_BYTES = 64 * 1024
@@ -95,8 +97,6 @@ _ENCRYPTED_SPECS = ("luxembourg",)
 # Opening a port mid-telegram gives these; they are expected, not alarming.
 _EXPECTED_REASONS = frozenset({"junk", "truncated"})
 
-_HEX_DIGITS = frozenset(b"0123456789ABCDEFabcdef")
-_BLANK = b" \t\r\n\0"
 _METER_TIME = re.compile(r"^\d-\d:1\.0\.0\(([^)]*)\)", re.MULTILINE)
 _MBUS_READING_LINE = re.compile(r"^\d-[1-9]:24\.(?:2\.[13]|3\.0)\(")
 _CHANNEL_LINES = {
@@ -105,38 +105,6 @@ _CHANNEL_LINES = {
 }
 _LOWERCASE_DST_FLAG = re.compile(r"\((\d{12})([sw])\)")
 _EPOCH = date(1970, 1, 1)
-_SYSTEM_TITLE_BYTES = 8
-_NOT_A_FRAME = -1
-
-
-def crc16(data: bytes) -> int:
-    """Return the CRC-16/ARC of `data`, as DSMR 4+ telegrams carry it."""
-    crc = 0
-    for byte in data:
-        crc = (crc >> 8) ^ _CRC_TABLE[(crc ^ byte) & 0xFF]
-    return crc
-
-
-def _crc_table() -> tuple[int, ...]:
-    """Build the lookup table of CRC-16/ARC (reflected polynomial 0xA001)."""
-    table = []
-    for index in range(256):
-        crc = index
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
-        table.append(crc)
-    return tuple(table)
-
-
-_CRC_TABLE = _crc_table()
-
-
-@dataclass(frozen=True, slots=True)
-class _Frame:
-    """One telegram as cut from the stream, not yet checked."""
-
-    body: bytes  # from "/" up to and including "!"
-    crc: bytes  # the hex digits after "!"; empty when there are none
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,190 +114,6 @@ class _When:
     ts: float
     trusted: bool = True
     mono_s: float | None = None
-
-
-class _Framer:
-    """Cuts a byte stream into telegrams; everything else becomes a Reject."""
-
-    def __init__(self, source: str) -> None:
-        self._source = source
-        self._buf = bytearray()
-        self._scanned = 0  # bytes of a telegram already searched for "!"/"/"
-        self._junk_bytes = 0
-        self._junk_sample = bytearray()
-        self._junk_visible = False
-        self._discarding = False  # the tail of an oversize telegram
-
-    def push(self, data: bytes) -> list[_Frame | Reject]:
-        """Add bytes; return the telegrams and rejects they complete."""
-        self._buf += data
-        out: list[_Frame | Reject] = []
-        while self._step(out, final=False):
-            pass
-        return out
-
-    def finish(self) -> list[_Frame | Reject]:
-        """End of input: close a telegram left open and report leftovers."""
-        out: list[_Frame | Reject] = []
-        while self._step(out, final=True):
-            pass
-        if self._buf:
-            size = len(self._buf)
-            out.append(self._reject("truncated", f"{size} bytes, then end of input"))
-            self._drop(size)
-        self._end_junk(out)
-        return out
-
-    def _step(self, out: list[_Frame | Reject], final: bool) -> bool:
-        """Consume one junk run or telegram; return False when more is needed."""
-        if not self._buf:
-            return False
-        if self._buf[0] != ord("/"):
-            start = self._buf.find(b"/")
-            end = len(self._buf) if start < 0 else start
-            self._note_junk(self._buf[:end])
-            self._drop(end)
-            if start < 0:
-                return False
-        self._end_junk(out)  # at a "/": any junk run before it is over
-        return self._cut(out, final)
-
-    def _cut(self, out: list[_Frame | Reject], final: bool) -> bool:
-        """Cut off the telegram the buffer starts with, or return False to wait."""
-        buf = self._buf
-        start = max(self._scanned, 1)
-        bang = buf.find(b"!", start)
-        header = buf.find(b"/", start, bang if bang >= 0 else len(buf))
-        if header >= 0:
-            out.append(self._reject("truncated", f"{header} bytes, then a new '/'"))
-            self._drop(header)
-            return True
-        if bang < 0:
-            return self._wait_or_overflow(out)
-        end = bang + 1
-        while end < len(buf) and end - bang <= 4 and buf[end] in _HEX_DIGITS:
-            end += 1
-        if end == len(buf) and end - bang <= 4 and not final:
-            self._scanned = bang  # the CRC may still be arriving
-            return False
-        out.append(_Frame(bytes(buf[: bang + 1]), bytes(buf[bang + 1 : end])))
-        self._drop(end)
-        return True
-
-    def _wait_or_overflow(self, out: list[_Frame | Reject]) -> bool:
-        """Wait for more bytes, or drop a telegram grown past the bound."""
-        self._scanned = len(self._buf)
-        if len(self._buf) > MAX_TELEGRAM_BYTES:
-            detail = f"no '!' within {MAX_TELEGRAM_BYTES} bytes"
-            out.append(self._reject("oversize", detail))
-            self._drop(len(self._buf))
-            self._discarding = True
-        return False
-
-    def _drop(self, size: int) -> None:
-        del self._buf[:size]
-        self._scanned = 0
-
-    def _note_junk(self, chunk: bytes | bytearray) -> None:
-        """Count bytes outside a telegram and keep a short sample."""
-        if self._discarding or not chunk:
-            return
-        self._junk_bytes += len(chunk)
-        self._junk_sample += chunk[: 40 - len(self._junk_sample)]
-        self._junk_visible = self._junk_visible or bool(chunk.strip(_BLANK))
-
-    def _end_junk(self, out: list[_Frame | Reject]) -> None:
-        """Report the junk run just ended, unless it was only whitespace."""
-        if self._junk_visible:
-            sample = bytes(self._junk_sample)
-            detail = f"{self._junk_bytes} bytes outside a telegram: {sample!r}"
-            out.append(self._reject("junk", detail))
-        self._junk_bytes = 0
-        self._junk_sample.clear()
-        self._junk_visible = False
-        self._discarding = False
-
-    def _reject(self, reason: str, detail: str) -> Reject:
-        return Reject(source=self._source, reason=reason, detail=detail)
-
-
-class _CipherFramer:
-    """Cuts DLMS general-glo-cipher frames (encrypted telegrams) and opens them.
-
-    A frame is: tag 0xDB, system-title length and title, an A-XDR length,
-    then security byte, frame counter, ciphertext and GCM tag.
-    """
-
-    def __init__(self, source: str, key: bytes, auth_key: bytes) -> None:
-        self._source = source
-        self._key = key
-        self._auth_key = auth_key
-        self._buf = bytearray()
-
-    def push(self, data: bytes) -> list[bytes | Reject]:
-        """Add bytes; return the plain telegrams and rejects they complete."""
-        self._buf += data
-        out: list[bytes | Reject] = []
-        while (frame := self._next_frame()) is not None:
-            out.append(self._open(frame))
-        return out
-
-    def finish(self) -> list[Reject]:
-        """End of input: report a frame cut short."""
-        if not self._buf:
-            return []
-        detail = f"{len(self._buf)} bytes of an encrypted frame, then end of input"
-        self._buf.clear()
-        return [Reject(source=self._source, reason="truncated", detail=detail)]
-
-    def _next_frame(self) -> bytes | None:
-        """Take the next complete frame off the buffer, if there is one."""
-        while True:
-            start = self._buf.find(GeneralGlobalCipher.TAG)
-            del self._buf[: start if start >= 0 else len(self._buf)]
-            size = self._frame_size()
-            if size != _NOT_A_FRAME:
-                break
-            del self._buf[:1]  # a stray tag byte: look for the next one
-        if size is None or len(self._buf) < size:
-            return None
-        frame = bytes(self._buf[:size])
-        del self._buf[:size]
-        return frame
-
-    def _frame_size(self) -> int | None:
-        """Return the whole frame's size, or None until the header is in."""
-        if len(self._buf) < 3:
-            return None
-        if self._buf[1] != _SYSTEM_TITLE_BYTES:
-            return _NOT_A_FRAME
-        at = 2 + _SYSTEM_TITLE_BYTES
-        if len(self._buf) <= at:
-            return None
-        first = self._buf[at]
-        # A-XDR length: one byte below 0x80, else 0x80 + the count of bytes
-        # holding it (Smarty sends 0x82 and two bytes).
-        width = first - 0x80 if first >= 0x80 else 0
-        if width > 2:
-            return _NOT_A_FRAME
-        if len(self._buf) < at + 1 + width:
-            return None
-        length = int.from_bytes(self._buf[at + 1 : at + 1 + width], "big")
-        length = length if width else first
-        # A bounded size keeps a stray 0xDB from swallowing the frames after it.
-        if length > MAX_TELEGRAM_BYTES:
-            return _NOT_A_FRAME
-        return at + 1 + width + length
-
-    def _open(self, frame: bytes) -> bytes | Reject:
-        """Decrypt one frame into a plain telegram."""
-        try:
-            apdu = GeneralGlobalCipher.from_bytes(frame)
-            return bytes(apdu.to_plain_apdu(self._key, self._auth_key))
-        # dlms_cosem raises several unrelated types on a bad key or frame.
-        except Exception as exc:  # noqa: BLE001
-            detail = f"{type(exc).__name__}: {exc}"
-            return Reject(source=self._source, reason="decrypt_failed", detail=detail)
 
 
 class P1Decoder:
@@ -367,7 +151,7 @@ class P1Decoder:
         )
         self._parser = TelegramParser(SPECS[spec], apply_checksum_validation=False)
         self._crc_required = bool(SPECS[spec]["checksum_support"])
-        self._framer = _Framer(prefix)
+        self._framer = Framer(prefix)
         self._cipher = _cipher_for(spec, prefix, decryption_key)
         self._last_own: dict[str, tuple[datetime | None, str]] = {}
         self._last_bucket: int | None = None
@@ -397,9 +181,9 @@ class P1Decoder:
         leftover = self._cipher.finish() if self._cipher is not None else []
         return self._decode_all([*leftover, *self._framer.finish()], stamp)
 
-    def _open_frames(self, cipher: _CipherFramer, data: bytes) -> list[_Frame | Reject]:
+    def _open_frames(self, cipher: CipherFramer, data: bytes) -> list[Frame | Reject]:
         """Decrypt frames and cut the plain telegrams out of them."""
-        pieces: list[_Frame | Reject] = []
+        pieces: list[Frame | Reject] = []
         for plain in cipher.push(data):
             if isinstance(plain, Reject):
                 pieces.append(plain)
@@ -408,7 +192,7 @@ class P1Decoder:
         return pieces
 
     def _decode_all(
-        self, pieces: Iterable[_Frame | Reject], stamp: Stamp | None
+        self, pieces: Iterable[Frame | Reject], stamp: Stamp | None
     ) -> list[Output]:
         """Decode the framed telegrams, passing rejects through and counting them."""
         out: list[Output] = []
@@ -420,7 +204,7 @@ class P1Decoder:
         self.rejects.update(r.reason for r in out if isinstance(r, Reject))
         return out
 
-    def _decode(self, frame: _Frame, stamp: Stamp | None) -> list[Output]:
+    def _decode(self, frame: Frame, stamp: Stamp | None) -> list[Output]:
         """Check, time, parse and map one telegram."""
         crc_problem = self._check_crc(frame)
         if crc_problem is not None:
@@ -439,7 +223,7 @@ class P1Decoder:
         self.telegrams += 1
         return out
 
-    def _check_crc(self, frame: _Frame) -> Reject | None:
+    def _check_crc(self, frame: Frame) -> Reject | None:
         """Return a reject when the CRC is wrong, or missing where required."""
         if not frame.crc:
             if not self._crc_required:
@@ -601,7 +385,7 @@ def _select_channels(channels: tuple[str, ...]) -> frozenset[str]:
     return frozenset(channels or DEFAULT_CHANNELS)
 
 
-def _cipher_for(spec: str, source: str, key_hex: str) -> _CipherFramer | None:
+def _cipher_for(spec: str, source: str, key_hex: str) -> CipherFramer | None:
     """Return the frame opener for an encrypted meter, or None."""
     if not key_hex:
         return None
@@ -618,7 +402,7 @@ def _cipher_for(spec: str, source: str, key_hex: str) -> _CipherFramer | None:
         raise ConfigError("p1 decryption_key must be 32 hex digits (a 128-bit key)")
     # Every Smarty meter uses the same published authentication key.
     auth_key = bytes.fromhex(specs.MSN["authentication_key"])
-    return _CipherFramer(source, key, auth_key)
+    return CipherFramer(source, key, auth_key)
 
 
 def _normalised_text(body: bytes) -> str:

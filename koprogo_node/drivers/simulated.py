@@ -87,8 +87,7 @@ def sensor_names(config: SimulatedSource) -> tuple[str, ...]:
     ]
     width = max(2, len(str(config.extra_gauges)))
     gauges = [
-        f"{config.name}.gauge{n:0{width}d}"
-        for n in range(1, config.extra_gauges + 1)
+        f"{config.name}.gauge{n:0{width}d}" for n in range(1, config.extra_gauges + 1)
     ]
     building = [f"{config.name}.water", f"{config.name}.{config.heating}"]
 
@@ -222,9 +221,7 @@ class SimulatedBuilding:
                 # Once per run: the usual cause, no reader on any port, would
                 # otherwise log one line per meter.
                 self._dropping = True
-                log.info(
-                    "sim_p1_dropping", source=self.name, meter=key, path=port.path
-                )
+                log.info("sim_p1_dropping", source=self.name, meter=key, path=port.path)
 
 
 async def _deliver(sink: Sink, readings: list[Reading]) -> None:

@@ -19,7 +19,6 @@ BLOCK_TAG = b"koprogo-ledger-block-v1\x00"
 GENESIS_PREV = bytes(32)
 
 
-
 @dataclass(frozen=True)
 class Chained:
     """One digest slot: rows of `table` (matching `where`) in `order`."""
@@ -50,7 +49,9 @@ CHAINED: dict[str, Chained] = {
     ),
     "rollups_15m": Chained("rollups", _ROLLUP_COLUMNS, "start_s, sensor", "tier = 900"),
     "rollups_1h": Chained("rollups", _ROLLUP_COLUMNS, "start_s, sensor", "tier = 3600"),
-    "rollups_1d": Chained("rollups", _ROLLUP_COLUMNS, "start_s, sensor", "tier = 86400"),
+    "rollups_1d": Chained(
+        "rollups", _ROLLUP_COLUMNS, "start_s, sensor", "tier = 86400"
+    ),
     "events": Chained("events", ("id", "ts_ms", "kind", "sensor", "detail"), "id"),
     "clock_fixes": Chained("clock_fixes", ("boot", "offset_ms"), "boot"),
     "prunes": Chained("prunes", ("id", "tbl", "below_block"), "id"),

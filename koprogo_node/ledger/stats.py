@@ -78,9 +78,16 @@ class IngestStats:
         entry.detail = detail[:200]
         quiet = now - self._last_seen.get(key, -QUIET_S - 1)
         self._last_seen[key] = now
-        emit = log.warning if quiet > QUIET_S and reason != ALREADY_STORED else log.debug
-        emit("input_rejected", source=source, reason=reason, detail=detail[:200],
-             count=entry.count)
+        emit = (
+            log.warning if quiet > QUIET_S and reason != ALREADY_STORED else log.debug
+        )
+        emit(
+            "input_rejected",
+            source=source,
+            reason=reason,
+            detail=detail[:200],
+            count=entry.count,
+        )
 
     def rejects_by_reason(self) -> dict[str, int]:
         """Total rejects per reason, all sources together."""
@@ -94,7 +101,14 @@ class IngestStats:
         rows = []
         for (source, reason), entry in self.rejects.items():
             if entry.count != entry.persisted:
-                rows.append((source, reason, entry.count - entry.persisted,
-                             entry.last_ms, entry.detail))
+                rows.append(
+                    (
+                        source,
+                        reason,
+                        entry.count - entry.persisted,
+                        entry.last_ms,
+                        entry.detail,
+                    )
+                )
                 entry.persisted = entry.count
         return rows

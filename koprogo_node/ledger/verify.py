@@ -116,17 +116,20 @@ def _check_slot(
             if block not in by_height:
                 raise _Bad(block, f"{slot} rows belong to no block")
             seen.add(block)
-            if not is_pruned(pruned, slot, block) and rows_digest(rows) != by_height[
-                block
-            ]:
+            if (
+                not is_pruned(pruned, slot, block)
+                and rows_digest(rows) != by_height[block]
+            ):
                 raise _Bad(block, f"{slot} do not match the block (edited or deleted)")
     except sqlite3.DatabaseError as exc:
         block = (current or 0) + 1 if current is not None else 1
         raise _Bad(block, f"{slot} unreadable: {exc}") from exc
     empty = rows_digest([])
     for height, digest in by_height.items():
-        if height not in seen and digest != empty and not is_pruned(
-            pruned, slot, height
+        if (
+            height not in seen
+            and digest != empty
+            and not is_pruned(pruned, slot, height)
         ):
             raise _Bad(height, f"{slot} rows are missing")
 

@@ -74,8 +74,9 @@ class LedgerWriter:
         except sqlite3.Error as exc:
             self._lock.release()
             raise LedgerError(f"cannot open ledger {self.path}: {exc}") from exc
-        log.info("ledger_opened", path=str(self.path), schema_from=found,
-                 height=self.height)
+        log.info(
+            "ledger_opened", path=str(self.path), schema_from=found, height=self.height
+        )
 
     async def close(self) -> None:
         """Commit what is pending and close."""
@@ -217,8 +218,16 @@ class LedgerWriter:
             await self._delete_pruned(batch)
             await db.execute(
                 "INSERT INTO blocks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (batch.height, batch.prev, created_ms, batch.digests, batch.hash,
-                 batch.first_reading, len(batch.readings), *batch.stamp_range()),
+                (
+                    batch.height,
+                    batch.prev,
+                    created_ms,
+                    batch.digests,
+                    batch.hash,
+                    batch.first_reading,
+                    len(batch.readings),
+                    *batch.stamp_range(),
+                ),
             )
             if batch.sensor_state:
                 await db.executemany(
@@ -319,19 +328,35 @@ def _prepare(path: Path) -> int:
 async def _insert_rows(db: aiosqlite.Connection, batch: Batch) -> None:
     h = batch.height
     statements = (
-        (f"INSERT INTO sensors (id, name, kind, unit, block)"
-         f" VALUES (?, ?, ?, ?, {h})", batch.sensors),
+        (
+            f"INSERT INTO sensors (id, name, kind, unit, block)"
+            f" VALUES (?, ?, ?, ?, {h})",
+            batch.sensors,
+        ),
         (f"INSERT INTO boots (id, boot_id, block) VALUES (?, ?, {h})", batch.boots),
-        ("INSERT INTO readings (id, sensor, ts_ms, value, delta, quality, boot,"
-         f" mono_ms, block) VALUES (?, ?, ?, ?, ?, ?, ?, ?, {h})", batch.readings),
-        ("INSERT OR REPLACE INTO rollups (tier, start_s, sensor, n, total, low,"
-         f" high, last, block) VALUES (?, ?, ?, ?, ?, ?, ?, ?, {h})", batch.rollups),
-        ("INSERT INTO events (id, ts_ms, kind, sensor, detail, block)"
-         f" VALUES (?, ?, ?, ?, ?, {h})", batch.events),
-        (f"INSERT INTO clock_fixes (boot, offset_ms, block) VALUES (?, ?, {h})",
-         batch.clock_fixes),
-        (f"INSERT INTO prunes (id, tbl, below_block, block) VALUES (?, ?, ?, {h})",
-         batch.prunes),
+        (
+            "INSERT INTO readings (id, sensor, ts_ms, value, delta, quality, boot,"
+            f" mono_ms, block) VALUES (?, ?, ?, ?, ?, ?, ?, ?, {h})",
+            batch.readings,
+        ),
+        (
+            "INSERT OR REPLACE INTO rollups (tier, start_s, sensor, n, total, low,"
+            f" high, last, block) VALUES (?, ?, ?, ?, ?, ?, ?, ?, {h})",
+            batch.rollups,
+        ),
+        (
+            "INSERT INTO events (id, ts_ms, kind, sensor, detail, block)"
+            f" VALUES (?, ?, ?, ?, ?, {h})",
+            batch.events,
+        ),
+        (
+            f"INSERT INTO clock_fixes (boot, offset_ms, block) VALUES (?, ?, {h})",
+            batch.clock_fixes,
+        ),
+        (
+            f"INSERT INTO prunes (id, tbl, below_block, block) VALUES (?, ?, ?, {h})",
+            batch.prunes,
+        ),
     )
     for sql, rows in statements:
         if rows:  # each statement is a round trip to the database thread

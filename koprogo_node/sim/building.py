@@ -34,9 +34,7 @@ _NOISE_SIGMA = 0.3
 _APPLIANCE_SHARE = 0.35
 _APPLIANCE_KW = (2.0, 3.5)
 _APPLIANCE_MINUTES = (3, 12)
-_APPLIANCE_MEAN_KWH = (
-    sum(_APPLIANCE_KW) / 2 * sum(_APPLIANCE_MINUTES) / 2 / 60
-)
+_APPLIANCE_MEAN_KWH = sum(_APPLIANCE_KW) / 2 * sum(_APPLIANCE_MINUTES) / 2 / 60
 
 _PV_KWP = (2.0, 4.0)
 _PV_SHARE = 4  # one lot in four, at least one
@@ -44,8 +42,30 @@ _PV_SHARE = 4  # one lot in four, at least one
 _LITRES_PER_PERSON_DAY = 105.0
 # Household water use by local hour: low at night, morning and evening peaks.
 _WATER_BY_HOUR = (
-    0.8, 0.4, 0.3, 0.3, 0.4, 1.0, 3.0, 7.0, 8.0, 6.5, 5.0, 4.5,
-    4.5, 4.0, 3.5, 3.5, 4.0, 5.0, 6.0, 6.5, 6.5, 5.5, 4.0, 2.0,
+    0.8,
+    0.4,
+    0.3,
+    0.3,
+    0.4,
+    1.0,
+    3.0,
+    7.0,
+    8.0,
+    6.5,
+    5.0,
+    4.5,
+    4.5,
+    4.0,
+    3.5,
+    3.5,
+    4.0,
+    5.0,
+    6.0,
+    6.5,
+    6.5,
+    5.5,
+    4.0,
+    2.0,
 )
 _WATER_SHARE = tuple(w / sum(_WATER_BY_HOUR) for w in _WATER_BY_HOUR)
 _WATER_NOISE_SIGMA = 0.6
@@ -114,9 +134,7 @@ def draw_lots(spec: BuildingSpec) -> tuple[LotTraits, ...]:
     )
     with_pv = set(by_pv_draw[:pv_count])
 
-    return tuple(
-        _draw_lot(spec.seed, n, n in with_pv) for n in range(1, spec.lots + 1)
-    )
+    return tuple(_draw_lot(spec.seed, n, n in with_pv) for n in range(1, spec.lots + 1))
 
 
 def _draw_lot(seed: int, number: int, has_pv: bool) -> LotTraits:
@@ -312,9 +330,7 @@ class Building:
             voltage_v=volts,
         )
 
-    def _thermal_kw(
-        self, outdoor: float, hour: int, water_l_per_h: float
-    ) -> float:
+    def _thermal_kw(self, outdoor: float, hour: int, water_l_per_h: float) -> float:
         """Return the heat the building needs: space heating plus hot water."""
         loss_kw_per_k = sum(t.heat_loss_kw_per_k for t in self.lots)
         heating = loss_kw_per_k * max(0.0, _HEATING_BASE_C - outdoor)
@@ -329,8 +345,8 @@ def _quarter_load(
     """Return (base kW, appliance kW, appliance minutes) of one quarter."""
     u = uniforms(seed, "load", traits.number, index)
     shape_kw = traits.annual_kwh * household_kw(local, traits.shift_quarters)
-    base_kw = shape_kw * (1 - _APPLIANCE_SHARE) * lognormal_factor(
-        u[0], u[1], _NOISE_SIGMA
+    base_kw = (
+        shape_kw * (1 - _APPLIANCE_SHARE) * lognormal_factor(u[0], u[1], _NOISE_SIGMA)
     )
     appliance_chance = _APPLIANCE_SHARE * shape_kw * 0.25 / _APPLIANCE_MEAN_KWH
     if u[2] >= appliance_chance:
@@ -346,9 +362,7 @@ def _volts(u: float) -> float:
     return round(between(u, 228.0, 236.0), 1)
 
 
-def _water_l_per_h(
-    seed: int, traits: LotTraits, index: int, local: datetime
-) -> float:
+def _water_l_per_h(seed: int, traits: LotTraits, index: int, local: datetime) -> float:
     u = uniforms(seed, "water", traits.number, index)
     daily_l = traits.persons * _LITRES_PER_PERSON_DAY
     noise = lognormal_factor(u[0], u[1], _WATER_NOISE_SIGMA)

@@ -59,9 +59,7 @@ def _frame(
     )
 
 
-def _mbus(
-    snapshot: BuildingSnapshot, seed: int, heating: str
-) -> tuple[MbusValue, ...]:
+def _mbus(snapshot: BuildingSnapshot, seed: int, heating: str) -> tuple[MbusValue, ...]:
     # A real M-Bus meter reports every few minutes; the simulated ones report
     # at every telegram, so a leak shows at once.
     stamp = snapshot.ts

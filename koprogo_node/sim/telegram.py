@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from ..drivers.p1_crc import crc16
 from .belgium import BRUSSELS
 
 HEADER = "FLU5\\253769484_A"
@@ -148,22 +149,6 @@ def _fixed(value: float, digits: int, decimals: int) -> str:
     return f"{whole:0{digits}d}.{fraction:0{decimals}d}"
 
 
-def _crc_table() -> tuple[int, ...]:
-    table = []
-    for byte in range(256):
-        crc = byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
-        table.append(crc)
-    return tuple(table)
-
-
-_CRC_TABLE = _crc_table()
-
-
 def crc16_arc(data: bytes) -> int:
     """Return the CRC-16/ARC of `data` (poly 0xA001 reflected, init 0)."""
-    crc = 0
-    for byte in data:
-        crc = (crc >> 8) ^ _CRC_TABLE[(crc ^ byte) & 0xFF]
-    return crc
+    return crc16(data)

@@ -141,8 +141,13 @@ async def _readings(request: web.Request) -> web.Response:
         raise BadRequest("from must be before to, and the range at most 400 days")
     rows = await _in_ledger(request, query.readings, sensor, from_ms, to_ms, step)
     return web.json_response(
-        {"sensor": sensor, "step": step, "from_ms": from_ms, "to_ms": to_ms,
-         "readings": rows}
+        {
+            "sensor": sensor,
+            "step": step,
+            "from_ms": from_ms,
+            "to_ms": to_ms,
+            "readings": rows,
+        }
     )
 
 
@@ -178,8 +183,12 @@ async def building_summary(request: web.Request) -> dict:
     day_start = int(data_ms // 1000) // Tier.DAY.value * Tier.DAY.value
     open_buckets = view.writer.open_buckets()
     series = await _in_ledger(
-        request, query.family_series, day_start, day_start + Tier.DAY.value,
-        Tier.QUARTER, open_buckets,
+        request,
+        query.family_series,
+        day_start,
+        day_start + Tier.DAY.value,
+        Tier.QUARTER,
+        open_buckets,
     )
     today = {fam: round(sum(values.values()), 3) for fam, values in series.items()}
     return {
@@ -209,7 +218,11 @@ async def _chart(request: web.Request) -> web.Response:
     end_s = int(data_ms // 1000) if data_ms else int(view.clock.stamp().ts)
     start_s = end_s - hours * 3600
     series = await _in_ledger(
-        request, query.family_series, start_s, end_s + 1, Tier.QUARTER,
+        request,
+        query.family_series,
+        start_s,
+        end_s + 1,
+        Tier.QUARTER,
         view.writer.open_buckets(),
     )
     from .chart import render_chart  # pygal is loaded on the first chart only

@@ -12,7 +12,9 @@ LOCAL = ZoneInfo("Europe/Brussels")
 QUARTER_S = 900
 
 
-def render_chart(series: dict[str, dict[int, float]], start_s: int, end_s: int) -> bytes:
+def render_chart(
+    series: dict[str, dict[int, float]], start_s: int, end_s: int
+) -> bytes:
     """Building power (kW) and water flow (L/min) per quarter hour."""
     starts = list(range(start_s // QUARTER_S * QUARTER_S, end_s, QUARTER_S))
     chart = pygal.Line(
@@ -31,7 +33,9 @@ def render_chart(series: dict[str, dict[int, float]], start_s: int, end_s: int) 
     electricity = series.get("electricity_import", {})
     water = series.get("water", {})
     chart.add("electricity, kW", [_per(electricity, s, 4.0) for s in starts])
-    chart.add("water, L/min", [_per(water, s, 1000 / 15) for s in starts], secondary=True)
+    chart.add(
+        "water, L/min", [_per(water, s, 1000 / 15) for s in starts], secondary=True
+    )
     return chart.render()
 
 

@@ -35,9 +35,19 @@ def demo(tmp_path_factory):
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen(
-        [*CLI, "demo", "--duration", str(DEMO_S), "--data-dir", str(data),
-         "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            *CLI,
+            "demo",
+            "--duration",
+            str(DEMO_S),
+            "--data-dir",
+            str(data),
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     wait_up(f"{base}/api/v1/status")
     time.sleep(8)

@@ -41,8 +41,18 @@ def test_status_text_says_where_figures_come_from(data_dir):
 
 def test_tail_without_follow_prints_last_lines(data_dir):
     """readings tail -n 5 --no-follow --json prints five JSON readings."""
-    result = cli("readings", "tail", "--data-dir", str(data_dir), "-n", "5",
-                 "--no-follow", "--json", "--sensor", "sim.water")
+    result = cli(
+        "readings",
+        "tail",
+        "--data-dir",
+        str(data_dir),
+        "-n",
+        "5",
+        "--no-follow",
+        "--json",
+        "--sensor",
+        "sim.water",
+    )
 
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(lines) == 5
@@ -52,13 +62,31 @@ def test_tail_without_follow_prints_last_lines(data_dir):
 
 def test_export_filters_by_sensor_and_time(data_dir):
     """export --sensor --from --to returns only that channel in that window."""
-    everything = cli("ledger", "export", "--data-dir", str(data_dir), "--format",
-                     "jsonl", "--sensor", "sim.gas")
+    everything = cli(
+        "ledger",
+        "export",
+        "--data-dir",
+        str(data_dir),
+        "--format",
+        "jsonl",
+        "--sensor",
+        "sim.gas",
+    )
     rows = [json.loads(line) for line in everything.stdout.splitlines()]
     middle = rows[len(rows) // 2]["ts"].replace("Z", "+00:00")
 
-    later = cli("ledger", "export", "--data-dir", str(data_dir), "--format",
-                "jsonl", "--sensor", "sim.gas", "--from", middle)
+    later = cli(
+        "ledger",
+        "export",
+        "--data-dir",
+        str(data_dir),
+        "--format",
+        "jsonl",
+        "--sensor",
+        "sim.gas",
+        "--from",
+        middle,
+    )
 
     later_rows = [json.loads(line) for line in later.stdout.splitlines()]
     assert {r["sensor"] for r in rows} == {"sim.gas"}

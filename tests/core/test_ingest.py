@@ -16,8 +16,14 @@ def test_nan_value_is_refused_and_neighbours_kept():
     """A NaN is refused with its reason; the readings around it pass."""
     rules = IngestRules()
 
-    verdicts = [rules.check(r, NOW) for r in
-                (counter(NOW - 20, 1.0), counter(NOW - 10, math.nan), counter(NOW, 2.0))]
+    verdicts = [
+        rules.check(r, NOW)
+        for r in (
+            counter(NOW - 20, 1.0),
+            counter(NOW - 10, math.nan),
+            counter(NOW, 2.0),
+        )
+    ]
 
     assert [type(v) for v in verdicts] == [Accepted, Refused, Accepted]
     assert verdicts[1].reason == "not_a_number"

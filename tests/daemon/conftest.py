@@ -84,7 +84,8 @@ def wait_for_event(
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         found = [
-            e for e in log_events(log_path, event)
+            e
+            for e in log_events(log_path, event)
             if all(e.get(k, 0) >= v for k, v in match.items())
         ]
         if found:

@@ -23,8 +23,9 @@ def test_each_kind_of_bad_input_is_counted_and_the_rest_stored(tmp_path):
     stream = tmp_path / "p1.txt"
     stream.write_bytes(
         (TELEGRAMS / "be_fluvius_emucs171_gas_water.txt").read_bytes()
-        + (TELEGRAMS / "edge-cases/be_fluvius_emucs171__line_removed_crc_invalid.txt")
-        .read_bytes()
+        + (
+            TELEGRAMS / "edge-cases/be_fluvius_emucs171__line_removed_crc_invalid.txt"
+        ).read_bytes()
         + (TELEGRAMS / "be_fluvius_emucs171_alt_gas_water.txt").read_bytes()
     )
     series = tmp_path / "water.csv"
@@ -76,7 +77,8 @@ speed = 0
     imports = sorted(r["value"] for r in rows if r["sensor"] == "p1.import_t1")
     assert len(imports) == 2  # the telegrams on both sides of the bad one
     warned = [
-        e["reason"] for e in _events(log_path, "input_rejected")
+        e["reason"]
+        for e in _events(log_path, "input_rejected")
         if e["level"] == "warning"
     ]
     assert warned.count("not_a_number") == 1  # once per transition, then DEBUG

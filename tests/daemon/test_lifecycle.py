@@ -1,6 +1,5 @@
 """The daemon's lifecycle: systemd notifications, clean stop, bad config."""
 
-import os
 import signal
 import socket
 import sqlite3
@@ -17,8 +16,12 @@ def test_sigterm_drains_queue_and_notifies_systemd(node_dir, tmp_path):
     listener.bind(str(notify_path))
     listener.settimeout(20)
     log_path = tmp_path / "node.log"
-    proc = start_node(config, data, log_path,
-                      env={"NOTIFY_SOCKET": str(notify_path), "WATCHDOG_USEC": "2000000"})
+    proc = start_node(
+        config,
+        data,
+        log_path,
+        env={"NOTIFY_SOCKET": str(notify_path), "WATCHDOG_USEC": "2000000"},
+    )
 
     messages = {listener.recv(256).decode() for _ in range(2)}
     wait_for_event(log_path, "block_committed", readings=1)

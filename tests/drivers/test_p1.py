@@ -210,64 +210,244 @@ def test_belgian_meter_without_gas_rejects_its_placeholder_reading():
     """An M-Bus slot reporting 632525252525W is a bad_timestamp, once."""
     out = decode(reader_file("be_fluvius_emucs_50217_no_gas.txt"))
 
-    assert [(r.reason, r.sensor) for r in rejects(out)] == [
-        ("bad_timestamp", "p1.gas")
-    ]
+    assert [(r.reason, r.sensor) for r in rejects(out)] == [("bad_timestamp", "p1.gas")]
 
 
 DIALECTS = [
-    ("dsmr_parser", "nl_dsmr22_iskra_mt382.txt", "v2_2",
-     "p1.gas", 1.001, "m3", utc("2016-11-07 18:00:00")),
-    ("dsmr_parser", "nl_dsmr22_iskra_mt382.txt", "v2_2",
-     "p1.import_t1", 1.001, "kWh", STAMP.ts),
-    ("dsmr_parser", "nl_dsmr30_iskra_mt382.txt", "v3",
-     "p1.import_t1", 12345.678, "kWh", STAMP.ts),
-    ("dsmr_parser", "nl_dsmr30_iskra_mt382.txt", "v3",
-     "p1.gas", 1.001, "m3", utc("2009-02-12 15:00:00")),
-    ("dsmr_parser", "nl_dsmr42_kaifa.txt", "v4",
-     "p1.import_t1", 1581.123, "kWh", utc("2016-11-13 19:57:57")),
-    ("dsmr_parser", "nl_dsmr42_kaifa.txt", "v4",
-     "p1.gas", 981.443, "m3", utc("2016-11-29 19:00:00")),
-    ("dsmr_parser", "nl_dsmr50_iskra_mt382.txt", "v5",
-     "p1.import_t1", 4.426, "kWh", utc("2017-01-02 18:20:02")),
-    ("dsmr_parser", "nl_dsmr50_iskra_mt382.txt", "v5",
-     "p1.gas", 0.107, "m3", utc("2017-01-02 15:10:05")),
-    ("dsmr_parser", "nl_dsmr50_iskra_am550_two_mbus.txt", "v5",
-     "p1.gas", 246.138, "m3", utc("2020-04-26 20:30:01")),
-    ("dsmr_parser", "nl_dsmr50_warmtelink_heat_unpadded_crc.txt", "v5",
-     "p1.heat", 240.86, "GJ", utc("2026-02-15 19:05:23")),
-    ("dsmr_parser", "de_easymeter_q3d_b1024_com1_gateway.txt", "easymeter",
-     "p1.export_total", 19949.3221493, "kWh", STAMP.ts),
-    ("dsmr_parser", "de_easymeter_q3d_a1004_com1_gateway.txt", "easymeter",
-     "p1.power_import", 1688.21, "W", STAMP.ts),
-    ("dsmr_parser", "at_sagemcom_t210dr_plain.txt", "austria",
-     "p1.import_total", 6545766.0, "Wh", utc("2022-10-06 13:50:14")),
-    ("dsmr_parser", "at_sagemcom_t210dr_plain.txt", "austria",
-     "p1.power_import", 286.0, "W", utc("2022-10-06 13:50:14")),
-    ("dsmr_parser", "ie_iskra_ie5t.txt", "iskra_ie",
-     "p1.power_export", 0.27, "kW", utc("2023-02-02 12:27:47")),
-    ("dsmr_parser", "hu_eon_sagemcom_v5.txt", "eon_hungary",
-     "p1.export_total", 627.177, "kWh", utc("2023-07-24 13:07:30")),
-    ("dsmr-reader", "lu_smarty_plain.txt", "luxembourg",
-     "p1.import_total", 5675.956, "kWh", utc("2019-10-31 13:22:39")),
-    ("dsmr-reader", "se_kamstrup.txt", "sweden",
-     "p1.import_total", 3.997, "kWh", utc("2021-11-15 09:09:40")),
-    ("dsmr-reader", "nl_kaifa_dsmr42.txt", "v4",
-     "p1.import_t1", 1073.079, "kWh", utc("2016-03-03 15:43:47")),
-    ("dsmr-reader", "nl_landisgyr_e350_dsmr40.txt", "v4",
-     "p1.gas", 845.206, "m3", utc("2015-07-01 17:00:00")),
-    ("dsmr-reader", "nl_landisgyr_e350_dsmr42.txt", "v4",
-     "p1.gas", 1197.484, "m3", utc("2016-02-10 19:00:00")),
-    ("dsmr-reader", "nl_landisgyr_e350_dsmr42_other.txt", "v4",
-     "p1.import_t1", 1255.252, "kWh", utc("2016-03-17 21:10:58")),
-    ("dsmr-reader", "nl_landisgyr_e350_dsmr42__future_timestamp.txt", "v4",
-     "p1.import_t1", 510.747, "kWh", utc("2017-01-02 11:00:00")),
-    ("dsmr-reader", "nl_iskra_mt382_dsmr50.txt", "v5",
-     "p1.gas", 12785.123, "m3", utc("2010-12-09 10:25:00")),
-    ("dsmr-reader", "nl_iskra_am550_dsmr50_gas_on_mbus2.txt", "v5",
-     "p1.gas", 241.773, "m3", utc("2019-11-08 13:55:05")),
-    ("dsmr-reader", "nl_iskra_mt382_dsmr22_or_3_no_crc.txt", "v2_2",
-     "p1.gas", 7890.693, "m3", utc("2016-04-10 11:00:00")),
+    (
+        "dsmr_parser",
+        "nl_dsmr22_iskra_mt382.txt",
+        "v2_2",
+        "p1.gas",
+        1.001,
+        "m3",
+        utc("2016-11-07 18:00:00"),
+    ),
+    (
+        "dsmr_parser",
+        "nl_dsmr22_iskra_mt382.txt",
+        "v2_2",
+        "p1.import_t1",
+        1.001,
+        "kWh",
+        STAMP.ts,
+    ),
+    (
+        "dsmr_parser",
+        "nl_dsmr30_iskra_mt382.txt",
+        "v3",
+        "p1.import_t1",
+        12345.678,
+        "kWh",
+        STAMP.ts,
+    ),
+    (
+        "dsmr_parser",
+        "nl_dsmr30_iskra_mt382.txt",
+        "v3",
+        "p1.gas",
+        1.001,
+        "m3",
+        utc("2009-02-12 15:00:00"),
+    ),
+    (
+        "dsmr_parser",
+        "nl_dsmr42_kaifa.txt",
+        "v4",
+        "p1.import_t1",
+        1581.123,
+        "kWh",
+        utc("2016-11-13 19:57:57"),
+    ),
+    (
+        "dsmr_parser",
+        "nl_dsmr42_kaifa.txt",
+        "v4",
+        "p1.gas",
+        981.443,
+        "m3",
+        utc("2016-11-29 19:00:00"),
+    ),
+    (
+        "dsmr_parser",
+        "nl_dsmr50_iskra_mt382.txt",
+        "v5",
+        "p1.import_t1",
+        4.426,
+        "kWh",
+        utc("2017-01-02 18:20:02"),
+    ),
+    (
+        "dsmr_parser",
+        "nl_dsmr50_iskra_mt382.txt",
+        "v5",
+        "p1.gas",
+        0.107,
+        "m3",
+        utc("2017-01-02 15:10:05"),
+    ),
+    (
+        "dsmr_parser",
+        "nl_dsmr50_iskra_am550_two_mbus.txt",
+        "v5",
+        "p1.gas",
+        246.138,
+        "m3",
+        utc("2020-04-26 20:30:01"),
+    ),
+    (
+        "dsmr_parser",
+        "nl_dsmr50_warmtelink_heat_unpadded_crc.txt",
+        "v5",
+        "p1.heat",
+        240.86,
+        "GJ",
+        utc("2026-02-15 19:05:23"),
+    ),
+    (
+        "dsmr_parser",
+        "de_easymeter_q3d_b1024_com1_gateway.txt",
+        "easymeter",
+        "p1.export_total",
+        19949.3221493,
+        "kWh",
+        STAMP.ts,
+    ),
+    (
+        "dsmr_parser",
+        "de_easymeter_q3d_a1004_com1_gateway.txt",
+        "easymeter",
+        "p1.power_import",
+        1688.21,
+        "W",
+        STAMP.ts,
+    ),
+    (
+        "dsmr_parser",
+        "at_sagemcom_t210dr_plain.txt",
+        "austria",
+        "p1.import_total",
+        6545766.0,
+        "Wh",
+        utc("2022-10-06 13:50:14"),
+    ),
+    (
+        "dsmr_parser",
+        "at_sagemcom_t210dr_plain.txt",
+        "austria",
+        "p1.power_import",
+        286.0,
+        "W",
+        utc("2022-10-06 13:50:14"),
+    ),
+    (
+        "dsmr_parser",
+        "ie_iskra_ie5t.txt",
+        "iskra_ie",
+        "p1.power_export",
+        0.27,
+        "kW",
+        utc("2023-02-02 12:27:47"),
+    ),
+    (
+        "dsmr_parser",
+        "hu_eon_sagemcom_v5.txt",
+        "eon_hungary",
+        "p1.export_total",
+        627.177,
+        "kWh",
+        utc("2023-07-24 13:07:30"),
+    ),
+    (
+        "dsmr-reader",
+        "lu_smarty_plain.txt",
+        "luxembourg",
+        "p1.import_total",
+        5675.956,
+        "kWh",
+        utc("2019-10-31 13:22:39"),
+    ),
+    (
+        "dsmr-reader",
+        "se_kamstrup.txt",
+        "sweden",
+        "p1.import_total",
+        3.997,
+        "kWh",
+        utc("2021-11-15 09:09:40"),
+    ),
+    (
+        "dsmr-reader",
+        "nl_kaifa_dsmr42.txt",
+        "v4",
+        "p1.import_t1",
+        1073.079,
+        "kWh",
+        utc("2016-03-03 15:43:47"),
+    ),
+    (
+        "dsmr-reader",
+        "nl_landisgyr_e350_dsmr40.txt",
+        "v4",
+        "p1.gas",
+        845.206,
+        "m3",
+        utc("2015-07-01 17:00:00"),
+    ),
+    (
+        "dsmr-reader",
+        "nl_landisgyr_e350_dsmr42.txt",
+        "v4",
+        "p1.gas",
+        1197.484,
+        "m3",
+        utc("2016-02-10 19:00:00"),
+    ),
+    (
+        "dsmr-reader",
+        "nl_landisgyr_e350_dsmr42_other.txt",
+        "v4",
+        "p1.import_t1",
+        1255.252,
+        "kWh",
+        utc("2016-03-17 21:10:58"),
+    ),
+    (
+        "dsmr-reader",
+        "nl_landisgyr_e350_dsmr42__future_timestamp.txt",
+        "v4",
+        "p1.import_t1",
+        510.747,
+        "kWh",
+        utc("2017-01-02 11:00:00"),
+    ),
+    (
+        "dsmr-reader",
+        "nl_iskra_mt382_dsmr50.txt",
+        "v5",
+        "p1.gas",
+        12785.123,
+        "m3",
+        utc("2010-12-09 10:25:00"),
+    ),
+    (
+        "dsmr-reader",
+        "nl_iskra_am550_dsmr50_gas_on_mbus2.txt",
+        "v5",
+        "p1.gas",
+        241.773,
+        "m3",
+        utc("2019-11-08 13:55:05"),
+    ),
+    (
+        "dsmr-reader",
+        "nl_iskra_mt382_dsmr22_or_3_no_crc.txt",
+        "v2_2",
+        "p1.gas",
+        7890.693,
+        "m3",
+        utc("2016-04-10 11:00:00"),
+    ),
 ]
 
 
@@ -316,24 +496,63 @@ GOOD_BE = "be_fluvius_emucs171_gas_water.txt"
 GOOD_V4 = "nl_dsmr42_kaifa.txt"
 GOOD_V5 = "nl_dsmr50_iskra_mt382.txt"
 CORRUPTED = [
-    ("dsmr_parser", "edge-cases/be_fluvius_emucs171__crc_line_missing.txt",
-     "belgium", GOOD_BE, "truncated"),
-    ("dsmr_parser", "edge-cases/be_fluvius_emucs171__line_removed_crc_invalid.txt",
-     "belgium", GOOD_BE, "crc_mismatch"),
-    ("dsmr_parser", "edge-cases/nl_dsmr42_kaifa__crc_line_missing.txt",
-     "v4", GOOD_V4, "truncated"),
-    ("dsmr_parser", "edge-cases/nl_dsmr42_kaifa__line_removed_crc_invalid.txt",
-     "v4", GOOD_V4, "crc_mismatch"),
-    ("dsmr_parser", "edge-cases/nl_dsmr50_iskra__crc_line_missing.txt",
-     "v5", GOOD_V5, "truncated"),
-    ("dsmr_parser", "edge-cases/nl_dsmr50_iskra__line_removed_crc_invalid.txt",
-     "v5", GOOD_V5, "crc_mismatch"),
-    ("dsmr-reader", "nl_kaifa_dsmr42__crc_ABCD_invalid.txt",
-     "v4", GOOD_V4, "crc_mismatch"),
-    ("dsmr-reader", "stream__partial_then_kaifa_dsmr42.txt",
-     "v4", GOOD_V4, "junk"),
-    ("dsmr-reader", "stream__truncated_then_iskra_am550_dsmr50.txt",
-     "v5", GOOD_V5, "truncated"),
+    (
+        "dsmr_parser",
+        "edge-cases/be_fluvius_emucs171__crc_line_missing.txt",
+        "belgium",
+        GOOD_BE,
+        "truncated",
+    ),
+    (
+        "dsmr_parser",
+        "edge-cases/be_fluvius_emucs171__line_removed_crc_invalid.txt",
+        "belgium",
+        GOOD_BE,
+        "crc_mismatch",
+    ),
+    (
+        "dsmr_parser",
+        "edge-cases/nl_dsmr42_kaifa__crc_line_missing.txt",
+        "v4",
+        GOOD_V4,
+        "truncated",
+    ),
+    (
+        "dsmr_parser",
+        "edge-cases/nl_dsmr42_kaifa__line_removed_crc_invalid.txt",
+        "v4",
+        GOOD_V4,
+        "crc_mismatch",
+    ),
+    (
+        "dsmr_parser",
+        "edge-cases/nl_dsmr50_iskra__crc_line_missing.txt",
+        "v5",
+        GOOD_V5,
+        "truncated",
+    ),
+    (
+        "dsmr_parser",
+        "edge-cases/nl_dsmr50_iskra__line_removed_crc_invalid.txt",
+        "v5",
+        GOOD_V5,
+        "crc_mismatch",
+    ),
+    (
+        "dsmr-reader",
+        "nl_kaifa_dsmr42__crc_ABCD_invalid.txt",
+        "v4",
+        GOOD_V4,
+        "crc_mismatch",
+    ),
+    ("dsmr-reader", "stream__partial_then_kaifa_dsmr42.txt", "v4", GOOD_V4, "junk"),
+    (
+        "dsmr-reader",
+        "stream__truncated_then_iskra_am550_dsmr50.txt",
+        "v5",
+        GOOD_V5,
+        "truncated",
+    ),
 ]
 
 
@@ -365,8 +584,9 @@ def test_crc_mismatch_detail_names_both_crcs():
     out = decode(reader_file("nl_kaifa_dsmr42__crc_ABCD_invalid.txt"), spec="v4")
 
     assert rejects(out) == [
-        Reject(source="p1", reason="crc_mismatch",
-               detail="expected ABCD, computed 4BC6")
+        Reject(
+            source="p1", reason="crc_mismatch", detail="expected ABCD, computed 4BC6"
+        )
     ]
 
 
@@ -376,10 +596,14 @@ def test_stream_files_yield_the_telegram_after_the_damage():
     cut = decode(reader_file("stream__truncated_then_iskra_am550_dsmr50.txt"))
 
     assert by_sensor(partial)["p1.import_t1"] == (
-        1073.079, "kWh", utc("2016-03-03 15:43:47")
+        1073.079,
+        "kWh",
+        utc("2016-03-03 15:43:47"),
     )
     assert by_sensor(cut)["p1.import_t1"] == (
-        9012.345, "kWh", utc("2017-01-10 19:40:57")
+        9012.345,
+        "kWh",
+        utc("2017-01-10 19:40:57"),
     )
     assert by_sensor(cut)["p1.gas"] == (123.456, "m3", utc("2017-01-10 19:40:09"))
 
@@ -390,9 +614,7 @@ def test_bad_gas_timestamp_rejects_only_the_gas_value():
 
     out = decode(parser_file(name), spec="v5")
 
-    assert [(r.reason, r.sensor) for r in rejects(out)] == [
-        ("bad_timestamp", "p1.gas")
-    ]
+    assert [(r.reason, r.sensor) for r in rejects(out)] == [("bad_timestamp", "p1.gas")]
     assert by_sensor(out)["p1.import_t1"] == (4.426, "kWh", utc("2017-01-02 18:20:02"))
 
 
@@ -534,9 +756,7 @@ def test_value_that_is_not_a_number_is_rejected_and_the_rest_kept():
 
 def test_unreadable_gas_value_is_rejected():
     """A gas line whose value is not a number is one not_a_number reject."""
-    telegram = with_line(
-        parser_file(GOOD_BE), b"(00112.384*m3)", b"(0011x.384*m3)"
-    )
+    telegram = with_line(parser_file(GOOD_BE), b"(00112.384*m3)", b"(0011x.384*m3)")
 
     out = decode(telegram)
 
@@ -583,8 +803,13 @@ def test_repeated_mbus_reading_is_emitted_once():
 
     assert len(readings(first)) == 10
     assert sorted(by_sensor(second)) == [
-        "p1.avg_demand_15min", "p1.export_t1", "p1.export_t2", "p1.import_t1",
-        "p1.import_t2", "p1.power_export", "p1.power_import",
+        "p1.avg_demand_15min",
+        "p1.export_t1",
+        "p1.export_t2",
+        "p1.import_t1",
+        "p1.import_t2",
+        "p1.power_export",
+        "p1.power_import",
     ]
     assert rejects(second) == []
 
@@ -716,7 +941,9 @@ def test_encrypted_smarty_frames_are_decrypted():
     out = decoder.feed(stream) + decoder.flush()
 
     assert by_sensor(out)["p1.import_total"] == (
-        5675.956, "kWh", utc("2019-10-31 13:22:39")
+        5675.956,
+        "kWh",
+        utc("2019-10-31 13:22:39"),
     )
     assert decoder.telegrams == 2
     assert rejects(out) == []

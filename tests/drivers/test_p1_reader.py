@@ -80,7 +80,9 @@ def start_socat(folder: Path) -> PtyPair:
     meter, node = folder / "p1-in", folder / "p1-out"
     process = subprocess.Popen(
         [
-            "socat", "-d", "-d",
+            "socat",
+            "-d",
+            "-d",
             f"pty,raw,echo=0,link={meter}",
             f"pty,raw,echo=0,link={node}",
         ],

@@ -93,18 +93,20 @@ def test_start_defaults_to_yesterday_midnight_in_brussels() -> None:
     """With no start, simulated time begins yesterday at 00:00 local time."""
     config = SimulatedSource()
 
-    assert start_time(config, WALL_TS) == datetime(
-        2025, 3, 11, tzinfo=BRUSSELS
-    ).timestamp()
+    assert (
+        start_time(config, WALL_TS)
+        == datetime(2025, 3, 11, tzinfo=BRUSSELS).timestamp()
+    )
 
 
 def test_naive_start_is_brussels_time() -> None:
     """A start without offset is read as Brussels wall time."""
     config = SimulatedSource(start="2025-07-01T06:00")
 
-    assert start_time(config, WALL_TS) == datetime(
-        2025, 7, 1, 6, tzinfo=BRUSSELS
-    ).timestamp()
+    assert (
+        start_time(config, WALL_TS)
+        == datetime(2025, 7, 1, 6, tzinfo=BRUSSELS).timestamp()
+    )
 
 
 def test_bad_start_is_a_config_error() -> None:
@@ -229,8 +231,7 @@ async def test_p1_mode_serves_a_valid_telegram_on_every_device_path() -> None:
     )
 
     raw = {
-        key: await asyncio.to_thread(read_telegram, path)
-        for key, path in paths.items()
+        key: await asyncio.to_thread(read_telegram, path) for key, path in paths.items()
     }
     await stop(task)
 

@@ -26,8 +26,11 @@ class FakeClock(Clock):
 async def write(data_dir, readings, clock=None, boot="boot-a", batch_rows=100):
     """Commit `readings` through a real writer and return it (closed)."""
     writer = LedgerWriter(
-        data_dir, LedgerConfig(batch_rows=batch_rows, batch_ms=50),
-        clock or FakeClock(), boot, IngestStats(),
+        data_dir,
+        LedgerConfig(batch_rows=batch_rows, batch_ms=50),
+        clock or FakeClock(),
+        boot,
+        IngestStats(),
     )
     await writer.open()
     queue = asyncio.Queue()
@@ -47,8 +50,9 @@ def meter_series(n, start=T0, sensors=4, step_s=60.0):
         for s in range(sensors):
             kind = Kind.COUNTER if s % 2 == 0 else Kind.GAUGE
             unit = "kWh" if kind is Kind.COUNTER else "kW"
-            out.append(Reading(f"b.lot{s}.x", start + i * step_s, 100 + i * 0.25,
-                               unit, kind))
+            out.append(
+                Reading(f"b.lot{s}.x", start + i * step_s, 100 + i * 0.25, unit, kind)
+            )
     return out
 
 

@@ -1,6 +1,5 @@
 """Tamper evidence: edits, deletions, gaps and truncation name a block."""
 
-import os
 import sqlite3
 
 import pytest
@@ -53,8 +52,11 @@ def test_deleted_row_names_its_block(ledger):
 
 def test_edited_rollup_is_detected(ledger):
     """Rollups are chained too: editing one fails verification."""
-    tamper(ledger, "UPDATE rollups SET total = total * 2 WHERE tier = 900"
-                   " AND start_s = (SELECT min(start_s) FROM rollups)")
+    tamper(
+        ledger,
+        "UPDATE rollups SET total = total * 2 WHERE tier = 900"
+        " AND start_s = (SELECT min(start_s) FROM rollups)",
+    )
 
     assert not verify(ledger).ok
 
@@ -71,9 +73,12 @@ def test_removed_block_is_a_gap(ledger):
 
 def test_dropping_newest_blocks_is_caught_by_the_anchor(ledger):
     """Removing the last block and its rows is caught by the head anchor."""
-    tamper(ledger, "DELETE FROM readings WHERE block = 10",
-           "DELETE FROM rollups WHERE block = 10",
-           "DELETE FROM blocks WHERE height = 10")
+    tamper(
+        ledger,
+        "DELETE FROM readings WHERE block = 10",
+        "DELETE FROM rollups WHERE block = 10",
+        "DELETE FROM blocks WHERE height = 10",
+    )
 
     verdict = verify(ledger)
 

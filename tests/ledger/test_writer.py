@@ -30,8 +30,9 @@ async def test_counter_consumption_sums_into_rollups(data_dir):
     """Quarter rollups of a counter hold its consumption, never negative."""
     await write(data_dir, meter_series(120, sensors=1))
 
-    quarters = rows(data_dir, "SELECT total FROM rollups WHERE tier = 900"
-                              " ORDER BY start_s")
+    quarters = rows(
+        data_dir, "SELECT total FROM rollups WHERE tier = 900 ORDER BY start_s"
+    )
 
     assert [q[0] for q in quarters] == [3.5] + [3.75] * 6  # 15 steps of 0.25
 
@@ -56,8 +57,9 @@ async def test_restart_continues_chain_ids_and_rollups(data_dir):
 async def test_untrusted_stamps_are_corrected_once_clock_is_trusted(data_dir):
     """Readings stamped by an unsynced clock get monotonic + offset afterwards."""
     clock = FakeClock(trusted=False, wall=T0)
-    early = Reading("b.t", 1_000_000_000.0, 20.0, "C", Kind.GAUGE,
-                    clock_trusted=False, mono_s=50.0)
+    early = Reading(
+        "b.t", 1_000_000_000.0, 20.0, "C", Kind.GAUGE, clock_trusted=False, mono_s=50.0
+    )
     writer_one = await write(data_dir, [early], clock=clock)
     clock.trust_now = True
     clock.wall_s = T0
@@ -66,8 +68,9 @@ async def test_untrusted_stamps_are_corrected_once_clock_is_trusted(data_dir):
     await write(data_dir, [later], clock=clock)
 
     offset_ms = rows(data_dir, "SELECT offset_ms FROM clock_fixes")[0][0]
-    fixed = rows(data_dir, "SELECT ts_ms, quality FROM readings_effective"
-                           " WHERE value = 20.0")
+    fixed = rows(
+        data_dir, "SELECT ts_ms, quality FROM readings_effective WHERE value = 20.0"
+    )
     assert writer_one.height == 1
     assert fixed == [(50_000 + offset_ms, 0)]
     assert verify(data_dir / "ledger.db").ok
@@ -82,6 +85,7 @@ async def test_bad_readings_are_counted_and_persisted(data_dir):
     await write(data_dir, [*good, dup, nan])
 
     assert rows(data_dir, "SELECT reason, count FROM rejects ORDER BY reason") == [
-        ("duplicate_timestamp", 1), ("not_a_number", 1)
+        ("duplicate_timestamp", 1),
+        ("not_a_number", 1),
     ]
     assert rows(data_dir, "SELECT count(*) FROM readings") == [(3,)]
