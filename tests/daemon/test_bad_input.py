@@ -78,19 +78,7 @@ speed = 0
     assert len(imports) == 2  # the telegrams on both sides of the bad one
     warned = [
         e["reason"]
-        for e in _events(log_path, "input_rejected")
+        for e in log_events(log_path, "input_rejected")
         if e["level"] == "warning"
     ]
     assert warned.count("not_a_number") == 1  # once per transition, then DEBUG
-
-
-def _events(log_path, event):
-    out = []
-    for line in log_path.read_text().splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if record.get("event") == event:
-            out.append(record)
-    return out

@@ -11,10 +11,12 @@ import pytest
 
 from koprogo_node.config.model import CsvSource
 from koprogo_node.core.clock import Clock
-from koprogo_node.core.readings import Kind, Reading, Reject
+from koprogo_node.core.readings import Kind
 from koprogo_node.drivers.csv_replay import CsvReplay
 from koprogo_node.errors import ConfigError, SensorUnavailable
 from koprogo_node.sim import sample_csv
+
+from ..fakes import FakeSink
 
 NAB_MACHINE = (
     Path(__file__).parents[1]
@@ -22,25 +24,6 @@ NAB_MACHINE = (
 )
 WALL_TS = 1_750_000_000.0
 MONO_S = 5_000.0
-
-
-class FakeSink:
-    """Collects readings; blocks for ever once `limit` readings arrived."""
-
-    def __init__(self, limit: int | None = None) -> None:
-        self.readings: list[Reading] = []
-        self.rejects: list[Reject] = []
-        self.limit = limit
-        self.full = asyncio.Event()
-
-    async def put(self, reading: Reading) -> None:
-        self.readings.append(reading)
-        if self.limit is not None and len(self.readings) >= self.limit:
-            self.full.set()
-            await asyncio.Event().wait()
-
-    def reject(self, reject: Reject) -> None:
-        self.rejects.append(reject)
 
 
 def clock(trusted: bool = True) -> Clock:

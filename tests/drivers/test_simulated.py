@@ -15,7 +15,7 @@ from dsmr_parser.parsers import TelegramParser
 
 from koprogo_node.config.model import SimulatedSource
 from koprogo_node.core.clock import Clock
-from koprogo_node.core.readings import Kind, Reading, Reject
+from koprogo_node.core.readings import Kind, Reading
 from koprogo_node.drivers.simulated import (
     SimulatedBuilding,
     load_profiles,
@@ -26,26 +26,9 @@ from koprogo_node.errors import ConfigError
 from koprogo_node.sim import BRUSSELS
 from koprogo_node.sim.profile import compute_year_profile, has_profile, year_profile
 
+from ..fakes import FakeSink
+
 WALL_TS = datetime(2025, 3, 12, 15, 40, tzinfo=BRUSSELS).timestamp()
-
-
-class FakeSink:
-    """Collects readings; blocks for ever once `limit` readings arrived."""
-
-    def __init__(self, limit: int | None = None) -> None:
-        self.readings: list[Reading] = []
-        self.rejects: list[Reject] = []
-        self.limit = limit
-        self.full = asyncio.Event()
-
-    async def put(self, reading: Reading) -> None:
-        self.readings.append(reading)
-        if self.limit is not None and len(self.readings) >= self.limit:
-            self.full.set()
-            await asyncio.Event().wait()
-
-    def reject(self, reject: Reject) -> None:
-        self.rejects.append(reject)
 
 
 class FakeBatchSink(FakeSink):
