@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from .conftest import cli, start_node, wait_for_event
+from .conftest import cli, log_events, start_node, wait_for_event
 
 TELEGRAMS = Path(__file__).parents[1] / "data" / "dsmr_parser-telegrams"
 CSV = """timestamp,value
