@@ -54,10 +54,14 @@ HEALTHY_RUN_S = 30.0
 
 
 async def supervise(
-    source: Source, sink: Sink, clock: Clock, health: SourceHealth
+    source: Source,
+    sink: Sink,
+    clock: Clock,
+    health: SourceHealth,
+    backoff: Backoff | None = None,
 ) -> None:
     """Keep `source` running until it finishes or the task is cancelled."""
-    backoff = Backoff()
+    backoff = backoff or Backoff()
     while True:
         health.state = "running"
         started = time.monotonic()
