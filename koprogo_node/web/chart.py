@@ -27,6 +27,8 @@ def render_chart(
         x_labels_major_every=max(1, len(starts) // 8),
         truncate_label=-1,
         legend_at_bottom=True,
+        formatter=_one_decimal,
+        value_formatter=_one_decimal,
         disable_xml_declaration=False,
     )
     chart.x_labels = [_label(s) for s in starts]
@@ -46,3 +48,7 @@ def _per(values: dict[int, float], start: int, factor: float) -> float | None:
 
 def _label(start_s: int) -> str:
     return datetime.fromtimestamp(start_s, LOCAL).strftime("%a %H:%M")
+
+
+def _one_decimal(value: float | None) -> str:
+    return "" if value is None else f"{value:.1f}"
