@@ -46,3 +46,7 @@ class LedgerBusy(LedgerError):
 
 class LedgerCorrupt(LedgerError):
     """Raised when the database file is not a readable ledger."""
+
+
+class WebUnavailable(KoprogoError):
+    """Raised when the web server cannot bind its configured address."""

@@ -27,11 +27,14 @@ class Context:
         self._config_path = config_path or self._config_path
         self._data_dir = data_dir or self._data_dir
 
+    def config_path(self) -> Path | None:
+        """The configuration file in use, or None for the defaults."""
+        return config_mod.resolve_config_path(self._config_path)
+
     def config(self) -> Config:
         """The validated configuration (defaults when there is no file)."""
         if self._config is None:
-            path = config_mod.resolve_config_path(self._config_path)
-            self._config = config_mod.load(path)
+            self._config = config_mod.load(self.config_path())
         return self._config
 
     def data_dir(self) -> Path:
@@ -97,3 +100,13 @@ def table(rows: list[list[str]], headers: list[str]) -> str:
     lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths))]
     lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)) for row in rows]
     return "\n".join(line.rstrip() for line in lines)
+
+
+def check_sensors(conn, names: tuple[str, ...]) -> None:
+    """Exit 2 naming the first of `names` the ledger does not know."""
+    from ..ledger import query
+
+    known = {s["name"] for s in query.sensors(conn)}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        fail(f"unknown sensor {unknown[0]!r}; `koprogo-node status` lists them", 2)

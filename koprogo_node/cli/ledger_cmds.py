@@ -11,7 +11,14 @@ import click
 from ..core.readings import Quality
 from ..ledger import query
 from ..ledger.verify import verify
-from .common import Context, data_dir_options, fail, iso, parse_time_ms, print_json
+from .common import (
+    Context,
+    check_sensors,
+    data_dir_options,
+    iso,
+    parse_time_ms,
+    print_json,
+)
 
 QUALITY = {q.value: q.name.lower() for q in Quality}
 EXPORT_FIELDS = (
@@ -83,12 +90,11 @@ def export_cmd(obj: Context, config_path, data_dir, fmt: str, sensors, from_, to
     """
     obj.override(config_path, data_dir)
     from_ms, to_ms = parse_time_ms(from_, "--from"), parse_time_ms(to, "--to")
+    if from_ms is not None and to_ms is not None and from_ms >= to_ms:
+        raise click.BadParameter("must be before --to", param_hint="--from")
     conn = query.open_reader(obj.db_path())
     try:
-        known = {s["name"] for s in query.sensors(conn)}
-        unknown = [s for s in sensors if s not in known]
-        if unknown:
-            fail(f"unknown sensor {unknown[0]!r}; `koprogo-node status` lists them", 2)
+        check_sensors(conn, tuple(sensors))
         rows = query.export_rows(conn, tuple(sensors), from_ms, to_ms)
         _write(rows, fmt)
     finally:

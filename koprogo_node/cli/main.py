@@ -13,14 +13,17 @@ import sys
 from pathlib import Path
 
 import click
+import structlog
 
 from .. import config as config_mod
-from ..errors import ConfigError, KoprogoError, LedgerBusy, LedgerError
+from ..config import DEFAULT_CONFIG_PATH
+from ..errors import ConfigError, KoprogoError
 from ..logs import configure
 from . import ledger_cmds, readings_cmds, status_cmds
 from .common import Context, fail
 
 EXIT_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE = 1, 2, 3
+log = structlog.get_logger(__name__)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -68,16 +71,17 @@ def run(
     configure(cfg.log.level, cfg.log.format)
     from ..daemon.node import Node
 
+    if obj.config_path() is None:
+        log.warning(
+            "no_config_file",
+            looked_at=str(DEFAULT_CONFIG_PATH),
+            hint="pass --config or set KOPROGO_CONFIG; running with no sources",
+        )
     _run_node(Node(cfg, obj.data_dir()), duration)
 
 
 def _run_node(node, duration: float | None) -> None:
-    try:
-        asyncio.run(node.run(duration))
-    except LedgerBusy as exc:
-        fail(str(exc), EXIT_UNAVAILABLE)
-    except LedgerError as exc:
-        fail(f"ledger error: {exc}", EXIT_UNAVAILABLE)
+    asyncio.run(node.run(duration))
 
 
 @cli.command()
@@ -114,10 +118,7 @@ def demo(
     """
     from .demo import run_demo
 
-    try:
-        run_demo(Path(data_dir), port, speed, lots, duration)
-    except LedgerBusy as exc:
-        fail(str(exc), EXIT_UNAVAILABLE)
+    run_demo(Path(data_dir), port, speed, lots, duration)
 
 
 @cli.group("config")
@@ -128,9 +129,21 @@ def config_group() -> None:
 @config_group.command("validate")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 def config_validate(path: Path) -> None:
-    """Check a configuration file; exit 2 and name the bad key if invalid."""
+    """Check a configuration file; exit 2 and name the bad key if invalid.
+
+    Also builds every source's driver, so driver-level mistakes (a bad
+    decryption key, an unknown time zone) are found here too.
+
+    \b
+    Example:
+      koprogo-node config validate /etc/koprogo-node/node.toml
+    """
+    from ..drivers.registry import build_source
+
     try:
         cfg = config_mod.load(path)
+        for source in cfg.sources:
+            build_source(source)
     except ConfigError as exc:
         fail(f"invalid configuration: {exc}", EXIT_USAGE)
     click.echo(f"OK: {path} ({len(cfg.sources)} sources)")

@@ -8,7 +8,7 @@ import time
 import click
 
 from ..ledger import query
-from .common import Context, data_dir_options, iso
+from .common import Context, check_sensors, data_dir_options, iso
 from .ledger_cmds import QUALITY
 
 POLL_S = 1.0
@@ -62,20 +62,21 @@ def tail(
     names = tuple(sensors)
     conn = query.open_reader(obj.db_path())
     try:
-        last = max(query.last_reading_id(conn) - max(lines, 0) * 50, 0)
-        rows = query.readings_after(conn, last, names)[-lines:] if lines else []
-        last = _emit(rows, as_json, query.last_reading_id(conn))
+        check_sensors(conn, names)
+        last = query.last_reading_id(conn)
+        _emit(query.latest_readings(conn, lines, names) if lines else [], as_json)
         while follow:
             time.sleep(POLL_S)
-            rows = query.readings_after(conn, last, names)
-            last = _emit(rows, as_json, last)
+            newest = query.last_reading_id(conn)
+            _emit(query.readings_between(conn, last, newest, names), as_json)
+            last = newest
     except KeyboardInterrupt:
         pass
     finally:
         conn.close()
 
 
-def _emit(rows: list[tuple], as_json: bool, last: int) -> int:
+def _emit(rows: list[tuple], as_json: bool) -> None:
     for rid, block, name, kind, unit, ts_ms, value, delta, quality in rows:
         q = QUALITY.get(quality, quality)
         if as_json:
@@ -96,5 +97,3 @@ def _emit(rows: list[tuple], as_json: bool, last: int) -> int:
             )
         else:
             click.echo(f"{iso(ts_ms)}  {name:<32} {value:>14g} {unit:<4} {q}")
-        last = max(last, rid)
-    return last

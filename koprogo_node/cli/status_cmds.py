@@ -48,7 +48,7 @@ def gather(obj: Context) -> dict:
         report = {
             "building_id": recorded.get("building_id", cfg.node.building_id),
             "daemon": {"running": pid is not None, "pid": pid},
-            "clock_synchronised": kernel_clock_synchronised(),
+            "clock": _clock(cfg.time.trust),
             "ledger": {**query.head(conn), "size_bytes": _size(obj)},
             "sensors": _sensors(conn),
             "rejects": query.reject_counts(conn),
@@ -57,7 +57,19 @@ def gather(obj: Context) -> dict:
         conn.close()
     if pid is not None and recorded.get("web_url"):
         report["live"] = _live(recorded["web_url"])
+    if report.get("live"):
+        trusted = report["live"]["node"]["clock_trusted"]
+        report["clock"] = "trusted by the daemon" if trusted else report["clock"]
     return report
+
+
+def _clock(trust: str) -> str:
+    """How far this host's wall clock is trusted, in words."""
+    if kernel_clock_synchronised():
+        return "synchronised"
+    if trust == "always":
+        return "not synchronised, but trusted by configuration (time.trust)"
+    return "NOT synchronised (readings are flagged until it is)"
 
 
 def _size(obj: Context) -> int:
@@ -98,12 +110,7 @@ def render(report: dict) -> str:
             if daemon["running"]
             else "not running: figures read from the data directory"
         ),
-        "clock     "
-        + (
-            "synchronised"
-            if report["clock_synchronised"]
-            else "NOT synchronised (readings flagged until it is)"
-        ),
+        f"clock     {report['clock']}",
         f"ledger    block {led['height']} at {iso(led['created_ms'])},"
         f" {led['size_bytes'] / 1e6:.1f} MB",
     ]

@@ -11,6 +11,11 @@ from typing import ClassVar
 from .schema import option
 
 SERIAL_FORMATS = ("8N1", "7E1")
+NAME = {"pattern": r"[A-Za-z0-9_-]+", "pattern_doc": "letters, digits, '-' or '_'"}
+BUILDING_ID = {
+    "pattern": r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?",
+    "pattern_doc": "a hostname label: lower-case letters, digits and '-'",
+}
 P1_SPECS = (
     "belgium",
     "v5",
@@ -28,7 +33,9 @@ P1_SPECS = (
 
 @dataclass(frozen=True, kw_only=True)
 class NodeConfig:
-    building_id: str = option("unnamed-building", "short id, used as hostname")
+    building_id: str = option(
+        "unnamed-building", "short id, used as hostname", **BUILDING_ID
+    )
     name: str = option("", "human name of the building, shown on the dashboard")
 
 
@@ -84,7 +91,7 @@ class LogConfig:
 @dataclass(frozen=True, kw_only=True)
 class P1Source:
     TYPE: ClassVar[str] = "p1"
-    name: str = option("p1", "prefix of the sensor names")
+    name: str = option("p1", "prefix of the sensor names", **NAME)
     path: str = option("", "serial device or a file of recorded telegrams")
     baudrate: int = option(115200, "serial speed", choices=(9600, 115200))
     serial_format: str = option("8N1", "bits, parity, stop", choices=SERIAL_FORMATS)
@@ -100,7 +107,7 @@ class P1Source:
 @dataclass(frozen=True, kw_only=True)
 class SimulatedSource:
     TYPE: ClassVar[str] = "simulated"
-    name: str = option("sim", "prefix of the sensor names")
+    name: str = option("sim", "prefix of the sensor names", **NAME)
     lots: int = option(10, "apartments, each with a P1 meter", min=1, max=200)
     seed: int = option(1, "random seed, for repeatable buildings")
     speed: float = option(1.0, "simulated seconds per real second", min=0.01)
@@ -123,9 +130,9 @@ class SimulatedSource:
 @dataclass(frozen=True, kw_only=True)
 class CsvSource:
     TYPE: ClassVar[str] = "csv"
-    name: str = option("replay", "prefix of the sensor names")
+    name: str = option("replay", "prefix of the sensor names", **NAME)
     path: str = option("", "CSV file with a header row")
-    sensor: str = option("value", "channel name under the prefix")
+    sensor: str = option("value", "channel name under the prefix", **NAME)
     unit: str = option("", "unit of the values")
     kind: str = option("gauge", "counter or gauge", choices=("counter", "gauge"))
     timestamp_column: str = option("timestamp", "column holding the time")

@@ -1,7 +1,9 @@
 """Turn plain TOML tables into frozen dataclasses, with errors that name the key.
 
 Each config class is a frozen, keyword-only dataclass. A field may carry
-metadata: `choices` (allowed values), `min`/`max` (numeric bounds) and `doc`.
+metadata: `choices` (allowed values), `min`/`max` (numeric bounds), `pattern`
+(a regular expression a string must match, explained by `pattern_doc`) and
+`doc`.
 Nested tables map to nested dataclasses; `[[sources]]` arrays map through a
 `type` discriminator to one of several dataclasses.
 """
@@ -9,6 +11,8 @@ Nested tables map to nested dataclasses; `[[sources]]` arrays map through a
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import types
 import typing
 from typing import Any, Mapping
@@ -67,8 +71,9 @@ def _convert(hint: Any, value: Any, key: str) -> Any:
         return _convert_tuple(typing.get_args(hint), value, key)
     if hint is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        raise ConfigError(f"{key}: expected a number, got {value!r}")
+            if math.isfinite(value):
+                return float(value)
+        raise ConfigError(f"{key}: expected a finite number, got {value!r}")
     if hint in (int, str, bool):
         if type(value) is not hint:
             raise ConfigError(f"{key}: expected {_noun(hint)}, got {value!r}")
@@ -119,6 +124,11 @@ def _noun(hint: type) -> str:
 
 
 def _check_rules(rules: Mapping[str, Any], value: Any, key: str) -> None:
+    pattern = rules.get("pattern")
+    if pattern is not None and not re.fullmatch(pattern, value):
+        raise ConfigError(
+            f"{key}: got {value!r}, expected {rules.get('pattern_doc', pattern)}"
+        )
     choices = rules.get("choices")
     if choices is not None and value not in choices:
         allowed = ", ".join(repr(c) for c in choices)

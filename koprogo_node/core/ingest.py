@@ -19,6 +19,9 @@ EARLIEST_TS = (
     946_684_800.0  # 2000-01-01: older stamps come from a clock that lost power
 )
 FUTURE_SLACK_S = 86_400.0
+# Meter registers have at most a few decimals; rounding the difference drops
+# binary noise such as 0.0049999999999954525 for 0.005.
+DELTA_DIGITS = 9
 ALREADY_STORED = "already_stored"  # counted, but not a fault: logged at DEBUG
 
 
@@ -134,7 +137,7 @@ def _accept(reading: Reading, state: ChannelState) -> Accepted:
         return Accepted(reading, 0.0, quality)
     if reading.value >= baseline:  # the usual case, without building a Step
         state.baseline = reading.value
-        return Accepted(reading, reading.value - baseline, quality)
+        return Accepted(reading, round(reading.value - baseline, DELTA_DIGITS), quality)
     step = counter_step(baseline, reading.value)
     state.baseline = step.baseline
-    return Accepted(reading, step.delta, quality, step.anomaly)
+    return Accepted(reading, round(step.delta, DELTA_DIGITS), quality, step.anomaly)

@@ -15,6 +15,7 @@ from ..core.clock import Clock
 from ..core.readings import Reading
 from ..drivers.base import Source
 from ..drivers.registry import build_source
+from ..errors import LedgerError, WebUnavailable
 from ..ledger.stats import IngestStats
 from ..ledger.writer import LedgerWriter
 from .runfile import write_run_file
@@ -55,6 +56,9 @@ class Node:
         self.writer = LedgerWriter(
             data_dir, config.ledger, self.clock, boot_id(), self.stats
         )
+        # Built now, so that a driver's configuration error stops the node
+        # before it opens anything.
+        self.sources = [build_source(c) for c in config.sources]
         self.notifier = Notifier()
         self.stop_event = asyncio.Event()
         self.view: NodeView | None = None
@@ -63,8 +67,7 @@ class Node:
 
     async def run(self, duration_s: float | None = None) -> None:
         """Run until SIGTERM/SIGINT, `stop()` or `duration_s` seconds."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        await self.writer.open()
+        await self._open_ledger()
         queue: asyncio.Queue[list[Reading] | None] = asyncio.Queue(
             self.config.ingest.queue_size
         )
@@ -78,17 +81,27 @@ class Node:
             queue,
         )
         writer_task = asyncio.create_task(self.writer.run(queue), name="ledger")
-        web_runner = await self._start_web()
-        for source_config in self.config.sources:
-            self.add_source(build_source(source_config))
-        self._install_signals()
-        write_run_file(self.data_dir, self.config, self.web_url)
-        self.notifier.ready()
-        log.info("node_started", sources=len(self._source_tasks), web=self.web_url)
+        web_runner = None
         try:
+            web_runner = await self._start_web()
+            for source in self.sources:
+                self.add_source(source)
+            self._install_signals()
+            write_run_file(self.data_dir, self.config, self.web_url)
+            self.notifier.ready()
+            log.info("node_started", sources=len(self.sources), web=self.web_url)
             await self._wait(writer_task, duration_s)
         finally:
             await self._shutdown(queue, writer_task, web_runner)
+
+    async def _open_ledger(self) -> None:
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LedgerError(
+                f"cannot use data directory {self.data_dir}: {exc.strerror}"
+            ) from exc
+        await self.writer.open()
 
     def add_source(self, source: Source) -> None:
         """Start supervising one more source (also used by composite sources)."""
@@ -160,7 +173,14 @@ class Node:
             return None
         from ..web.app import start_web
 
-        runner, self.web_url = await start_web(self.view, self.config.web)
+        try:
+            runner, self.web_url = await start_web(self.view, self.config.web)
+        except OSError as exc:
+            web = self.config.web
+            raise WebUnavailable(
+                f"cannot serve the dashboard on {web.host}:{web.port}: {exc.strerror or exc}"
+                " (set web.port, or web.enabled = false)"
+            ) from exc
         return runner
 
     def _install_signals(self) -> None:

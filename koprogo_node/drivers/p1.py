@@ -94,8 +94,6 @@ SPECS: dict[str, dict[str, Any]] = {
 # per-meter authentication key P1Source has no field for; add one, then
 # "austria" here.
 _ENCRYPTED_SPECS = ("luxembourg",)
-# Opening a port mid-telegram gives these; they are expected, not alarming.
-_EXPECTED_REASONS = frozenset({"junk", "truncated"})
 
 _METER_TIME = re.compile(r"^\d-\d:1\.0\.0\(([^)]*)\)", re.MULTILINE)
 _MBUS_READING_LINE = re.compile(r"^\d-[1-9]:24\.(?:2\.[13]|3\.0)\(")
@@ -498,7 +496,6 @@ class P1Reader:
         self.name = config.name
         self.decoder = P1Decoder.from_config(config)
         self.port_open = False
-        self._reasons_seen: set[str] = set()
         self._telegrams_seen = 0
         self._last_telegram_mono = 0.0
         self._receiving = False
@@ -602,27 +599,8 @@ class P1Reader:
             if isinstance(item, Reading):
                 readings.append(item)
             else:
-                sink.reject(item)
-                self._log_reject(item)
+                sink.reject(item)  # counted and logged by the ingest stats
         await sink.put_many(readings)
-
-    def _log_reject(self, reject: Reject) -> None:
-        """Log a reason the first time (INFO or WARNING), then at DEBUG."""
-        first = reject.reason not in self._reasons_seen
-        self._reasons_seen.add(reject.reason)
-        if not first:
-            emit = log.debug
-        elif reject.reason in _EXPECTED_REASONS:
-            emit = log.info
-        else:
-            emit = log.warning
-        emit(
-            "p1_reject",
-            source=self.name,
-            reason=reject.reason,
-            detail=reject.detail,
-            sensor=reject.sensor,
-        )
 
     def _note_activity(self, mono_s: float) -> None:
         """Log when telegrams start, stop for SILENT_AFTER_S, and resume."""

@@ -76,4 +76,12 @@ class Batch:
     def seal(self, created_ms: int) -> None:
         """Compute the header's digests and hash for commit time `created_ms`."""
         self.digests = self.compute_digests()
-        self.hash = block_hash(self.height, self.prev, created_ms, self.digests)
+        self.hash = block_hash(
+            self.height,
+            self.prev,
+            created_ms,
+            self.digests,
+            self.first_reading,
+            len(self.readings),
+            *self.stamp_range(),
+        )

@@ -2,8 +2,8 @@
 
 A block is one committed batch. Its header holds, for every chained table,
 the SHA-256 of the CBOR encoding of the block's rows in that table (in key
-order), and its hash covers height, previous hash, commit time and those
-digests under a domain-separation tag. Editing, deleting or adding a row
+order), and its hash covers height, previous hash, commit time, those digests
+and the block's reading id and stamp ranges, under a domain-separation tag. Editing, deleting or adding a row
 changes a digest; editing a header breaks the link to the next block.
 """
 
@@ -76,7 +76,27 @@ def unpack_digests(packed: bytes) -> dict[str, bytes]:
     return {t: packed[i * 32 : (i + 1) * 32] for i, t in enumerate(TABLES)}
 
 
-def block_hash(height: int, prev: bytes, created_ms: int, digests: bytes) -> bytes:
-    """Hash of a block header."""
-    header = cbor2.dumps([height, prev, created_ms, digests])
+def block_hash(
+    height: int,
+    prev: bytes,
+    created_ms: int,
+    digests: bytes,
+    first_reading: int,
+    n_readings: int,
+    min_ts_ms: int | None,
+    max_ts_ms: int | None,
+) -> bytes:
+    """Hash of a block header: every field of it but the hash itself."""
+    header = cbor2.dumps(
+        [
+            height,
+            prev,
+            created_ms,
+            digests,
+            first_reading,
+            n_readings,
+            min_ts_ms,
+            max_ts_ms,
+        ]
+    )
     return hashlib.sha256(BLOCK_TAG + header).digest()

@@ -6,7 +6,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from ..errors import LedgerBusy
+from ..errors import LedgerBusy, LedgerError
 
 LOCK_NAME = "writer.lock"
 
@@ -20,7 +20,12 @@ class WriterLock:
 
     def acquire(self) -> None:
         """Take the lock or raise LedgerBusy naming the holder's pid."""
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise LedgerError(
+                f"cannot use data directory {self.path.parent}: {exc.strerror}"
+            ) from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
@@ -45,7 +50,7 @@ def holder_pid(data_dir: Path) -> int | None:
     path = data_dir / LOCK_NAME
     try:
         fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
+    except OSError:  # absent, or the data directory is not one
         return None
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)

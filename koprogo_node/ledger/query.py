@@ -69,6 +69,11 @@ def sensors(conn: sqlite3.Connection) -> list[dict]:
     ]
 
 
+def sensor_names(conn: sqlite3.Connection) -> set[str]:
+    """Names of every channel the ledger knows."""
+    return {name for (name,) in conn.execute("SELECT name FROM sensors")}
+
+
 def reject_counts(conn: sqlite3.Connection) -> list[dict]:
     """Refused input by source and reason, as persisted."""
     rows = conn.execute(
@@ -168,8 +173,9 @@ def export_rows(
         where.append("id BETWEEN ? AND ?")
         params += id_range(conn, from_ms or 0, to_ms or 2**62)
     if sensor_names:
-        where.append(f"name IN ({','.join('?' * len(sensor_names))})")
-        params += list(sensor_names)
+        clause, names = _names_filter(sensor_names)
+        where.append(clause)
+        params += names
     if from_ms is not None:
         where.append("ts_ms >= ?")
         params.append(from_ms)
@@ -183,16 +189,41 @@ def export_rows(
     )
 
 
-def readings_after(
-    conn: sqlite3.Connection, after_id: int, sensor_names: tuple[str, ...] = ()
+_TAIL_COLUMNS = "id, block, name, kind, unit, ts_ms, value, delta, quality"
+
+
+def latest_readings(
+    conn: sqlite3.Connection, count: int, sensor_names: tuple[str, ...] = ()
 ) -> list[tuple]:
-    """Readings committed after reading id `after_id` (for `readings tail`)."""
+    """The last `count` stored readings (of these channels), oldest first."""
+    where, params = _names_filter(sensor_names)
     rows = conn.execute(
-        "SELECT id, block, name, kind, unit, ts_ms, value, delta, quality"
-        " FROM readings_effective WHERE id > ? ORDER BY id LIMIT 10000",
-        (after_id,),
+        f"SELECT {_TAIL_COLUMNS} FROM readings_effective WHERE {where}"
+        " ORDER BY id DESC LIMIT ?",
+        (*params, count),
     ).fetchall()
-    return [r for r in rows if not sensor_names or r[2] in sensor_names]
+    return rows[::-1]
+
+
+def readings_between(
+    conn: sqlite3.Connection,
+    after_id: int,
+    upto_id: int,
+    sensor_names: tuple[str, ...] = (),
+) -> list[tuple]:
+    """Readings with ids in (after_id, upto_id] (of these channels)."""
+    where, params = _names_filter(sensor_names)
+    return conn.execute(
+        f"SELECT {_TAIL_COLUMNS} FROM readings_effective"
+        f" WHERE id > ? AND id <= ? AND {where} ORDER BY id",
+        (after_id, upto_id, *params),
+    ).fetchall()
+
+
+def _names_filter(sensor_names: tuple[str, ...]) -> tuple[str, tuple]:
+    if not sensor_names:
+        return "1", ()
+    return f"name IN ({','.join('?' * len(sensor_names))})", sensor_names
 
 
 def last_reading_id(conn: sqlite3.Connection) -> int:

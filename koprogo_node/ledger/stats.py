@@ -30,6 +30,16 @@ class RejectCount:
     persisted: int = 0
 
 
+# Joining a P1 stream mid-telegram gives these: expected, so INFO, not WARNING.
+EXPECTED_REASONS = frozenset({"junk", "truncated"})
+
+
+def _first_level(reason: str):
+    if reason == ALREADY_STORED:
+        return log.debug
+    return log.info if reason in EXPECTED_REASONS else log.warning
+
+
 class IngestStats:
     """Counters shared by the sources, the writer and the status API."""
 
@@ -78,9 +88,7 @@ class IngestStats:
         entry.detail = detail[:200]
         quiet = now - self._last_seen.get(key, -QUIET_S - 1)
         self._last_seen[key] = now
-        emit = (
-            log.warning if quiet > QUIET_S and reason != ALREADY_STORED else log.debug
-        )
+        emit = _first_level(reason) if quiet > QUIET_S else log.debug
         emit(
             "input_rejected",
             source=source,

@@ -7,8 +7,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from ..errors import LedgerCorrupt
 from .anchor import read_anchor
-from .chain import CHAINED, GENESIS_PREV, block_hash, rows_digest, unpack_digests
+from .chain import (
+    CHAINED,
+    EMPTY_DIGEST,
+    GENESIS_PREV,
+    block_hash,
+    rows_digest,
+    unpack_digests,
+)
 from .prune import is_pruned
 
 
@@ -38,25 +46,37 @@ class _Bad(Exception):
 
 
 def verify(db_path: Path) -> Verdict:
-    """Check the ledger at `db_path` against its chain and its anchor."""
+    """Check the ledger at `db_path` against its chain and its anchor.
+
+    Safe while the daemon writes: the anchor is read first, then every query
+    runs in one read transaction, a snapshot at least as new as the anchor.
+    Raises LedgerCorrupt when there is no ledger file to check.
+    """
     if not db_path.is_file():
-        return Verdict(False, 0, 0, None, f"no ledger at {db_path}")
+        raise LedgerCorrupt(f"no ledger at {db_path}")
+    anchor = read_anchor(db_path)
     try:
-        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+        conn = sqlite3.connect(
+            f"file:{db_path}?mode=ro", uri=True, isolation_level=None
+        )
     except sqlite3.Error as exc:
         return Verdict(False, 0, 0, None, f"cannot open: {exc}")
+    headers: list[tuple] = []
     try:
-        return _verify(conn, db_path)
+        conn.execute("BEGIN")
+        headers = _headers(conn)
+        return _verify(conn, headers, anchor)
     except _Bad as bad:
-        return Verdict(False, 0, 0, bad.block, bad.problem)
+        return Verdict(False, len(headers), 0, bad.block, bad.problem)
     finally:
         conn.close()
 
 
-def _verify(conn: sqlite3.Connection, db_path: Path) -> Verdict:
-    headers = _headers(conn)
+def _verify(
+    conn: sqlite3.Connection, headers: list[tuple], anchor: tuple[int, str] | None
+) -> Verdict:
     pruned = _pruned(conn)
-    checks = [lambda: _check_links(headers), lambda: _check_anchor(db_path, headers)]
+    checks = [lambda: _check_links(headers), lambda: _check_anchor(anchor, headers)]
     checks += [
         lambda slot=slot: _check_slot(conn, slot, headers, pruned) for slot in CHAINED
     ]
@@ -75,7 +95,7 @@ def _headers(conn: sqlite3.Connection) -> list[tuple]:
     try:
         return conn.execute(
             "SELECT height, prev, created_ms, digests, hash, first_reading,"
-            " n_readings FROM blocks ORDER BY height"
+            " n_readings, min_ts_ms, max_ts_ms FROM blocks ORDER BY height"
         ).fetchall()
     except sqlite3.DatabaseError as exc:
         raise _Bad(None, f"block headers unreadable: {exc}") from exc
@@ -83,14 +103,13 @@ def _headers(conn: sqlite3.Connection) -> list[tuple]:
 
 def _check_links(headers: list[tuple]) -> None:
     prev = GENESIS_PREV
-    for expected, (height, stored_prev, created_ms, digests, stored, *_) in enumerate(
-        headers, start=1
-    ):
+    for expected, header in enumerate(headers, start=1):
+        height, stored_prev, created_ms, digests, stored, *ranges = header
         if height != expected:
             raise _Bad(expected, f"missing (next block found is {height})")
         if stored_prev != prev:
             raise _Bad(height, "does not link to the previous block's hash")
-        if block_hash(height, stored_prev, created_ms, digests) != stored:
+        if block_hash(height, stored_prev, created_ms, digests, *ranges) != stored:
             raise _Bad(height, "header was altered (hash mismatch)")
         prev = stored
 
@@ -107,31 +126,42 @@ def _pruned(conn: sqlite3.Connection) -> dict[str, int]:
 def _check_slot(
     conn: sqlite3.Connection, slot: str, headers: list[tuple], pruned: dict[str, int]
 ) -> None:
-    by_height = {h[0]: unpack_digests(h[3])[slot] for h in headers}
+    header_of = {h[0]: h for h in headers}
     seen = set()
     current = None
     try:
         for block, rows in _grouped(conn.execute(CHAINED[slot].select())):
             current = block
-            if block not in by_height:
+            if block not in header_of:
                 raise _Bad(block, f"{slot} rows belong to no block")
             seen.add(block)
-            if (
-                not is_pruned(pruned, slot, block)
-                and rows_digest(rows) != by_height[block]
-            ):
-                raise _Bad(block, f"{slot} do not match the block (edited or deleted)")
+            if not is_pruned(pruned, slot, block):
+                _check_block_rows(slot, header_of[block], rows)
     except sqlite3.DatabaseError as exc:
         block = (current or 0) + 1 if current is not None else 1
         raise _Bad(block, f"{slot} unreadable: {exc}") from exc
-    empty = rows_digest([])
-    for height, digest in by_height.items():
-        if (
-            height not in seen
-            and digest != empty
-            and not is_pruned(pruned, slot, height)
-        ):
+    for height, header in header_of.items():
+        expected = unpack_digests(header[3])[slot]
+        if height in seen or is_pruned(pruned, slot, height):
+            continue
+        if expected != EMPTY_DIGEST:
             raise _Bad(height, f"{slot} rows are missing")
+
+
+def _check_block_rows(slot: str, header: tuple, rows: list[tuple]) -> None:
+    if rows_digest(rows) != unpack_digests(header[3])[slot]:
+        raise _Bad(header[0], f"{slot} do not match the block (edited or deleted)")
+    if slot == "readings":
+        _check_reading_ranges(header, rows)
+
+
+def _check_reading_ranges(header: tuple, rows: list[tuple]) -> None:
+    """The header's id and stamp ranges must be those of its readings."""
+    height, *_, first_reading, n_readings, min_ts_ms, max_ts_ms = header
+    stamps = [row[2] for row in rows]
+    found = (rows[0][0], len(rows), min(stamps), max(stamps))
+    if found != (first_reading, n_readings, min_ts_ms, max_ts_ms):
+        raise _Bad(height, "header's reading ranges do not match its readings")
 
 
 def _grouped(cursor: sqlite3.Cursor) -> Iterator[tuple[int, list[tuple]]]:
@@ -150,9 +180,14 @@ def _count_readings(headers: list[tuple], pruned: dict[str, int]) -> int:
     return sum(h[6] for h in headers if not is_pruned(pruned, "readings", h[0]))
 
 
-def _check_anchor(db_path: Path, headers: list[tuple]) -> None:
-    anchor = read_anchor(db_path)
+def _check_anchor(anchor: tuple[int, str] | None, headers: list[tuple]) -> None:
     if anchor is None:
+        if headers:
+            raise _Bad(
+                len(headers),
+                "the head anchor (ledger.db.head) is missing, so the newest blocks"
+                " cannot be checked",
+            )
         return
     height, hash_hex = anchor
     if height < 0:

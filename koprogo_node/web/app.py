@@ -139,6 +139,11 @@ async def _readings(request: web.Request) -> web.Response:
     from_ms = _parse_time(params.get("from"), "from") or to_ms - 86_400_000
     if from_ms >= to_ms or to_ms - from_ms > MAX_RANGE_MS:
         raise BadRequest("from must be before to, and the range at most 400 days")
+    if sensor not in await _in_ledger(request, query.sensor_names):
+        raise web.HTTPNotFound(
+            text=f'{{"error": "unknown sensor {sensor}; see /api/v1/sensors"}}',
+            content_type="application/json",
+        )
     rows = await _in_ledger(request, query.readings, sensor, from_ms, to_ms, step)
     return web.json_response(
         {

@@ -121,5 +121,5 @@ def test_missing_data_dir_is_unavailable(tmp_path):
         assert "Traceback" not in result.stderr
 
     verify = cli("ledger", "verify", "--data-dir", str(tmp_path))
-    assert verify.returncode == 1
-    assert "no ledger" in verify.stdout
+    assert verify.returncode == 3
+    assert "no ledger" in verify.stderr

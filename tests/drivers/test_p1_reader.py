@@ -236,20 +236,6 @@ async def test_file_without_telegram_times_takes_the_clock(tmp_path):
     assert t1.mono_s is not None
 
 
-async def test_reject_reason_is_logged_once_then_at_debug(tmp_path):
-    """The first reject of a reason is a warning; repeats are debug."""
-    path = tmp_path / "capture.txt"
-    path.write_bytes(BAD + BAD + GOOD)
-    reader = P1Reader(P1Source(path=str(path)))
-
-    with capture_logs() as logs:
-        await reader.run(ListSink(), fixed_clock())
-
-    levels = [e["log_level"] for e in logs if e["event"] == "p1_reject"]
-    assert levels == ["warning", "debug"]
-    assert logs[-1]["event"] == "p1_file_done"
-
-
 async def test_silent_port_is_logged_once_and_so_is_its_return(ptys):
     """No telegram for SILENT_AFTER_S: one p1_silent; the next: p1_receiving."""
     now = {"mono": 0.0}
@@ -300,16 +286,3 @@ async def test_telegram_cut_by_a_lost_port_is_truncated_on_reopen(socat):
     with pytest.raises(asyncio.CancelledError):
         await task
     assert [r.reason for r in sink.rejects] == ["truncated", "junk"]
-
-
-async def test_junk_after_opening_is_logged_at_info(tmp_path):
-    """Joining a stream mid-telegram is expected: its first junk is INFO."""
-    path = tmp_path / "capture.txt"
-    path.write_bytes(GOOD[300:] + GOOD)
-    reader = P1Reader(P1Source(path=str(path)))
-
-    with capture_logs() as logs:
-        await reader.run(ListSink(), fixed_clock())
-
-    rejects = [(e["reason"], e["log_level"]) for e in logs if e["event"] == "p1_reject"]
-    assert rejects == [("junk", "info")]

@@ -1,13 +1,18 @@
 """Tamper evidence: edits, deletions, gaps and truncation name a block."""
 
+import asyncio
 import sqlite3
 
 import pytest
 
+from koprogo_node.config.model import LedgerConfig
+from koprogo_node.errors import LedgerCorrupt
 from koprogo_node.ledger.anchor import anchor_path
+from koprogo_node.ledger.stats import IngestStats
 from koprogo_node.ledger.verify import verify
+from koprogo_node.ledger.writer import LedgerWriter
 
-from .conftest import meter_series, write
+from .conftest import T0, FakeClock, meter_series, write
 
 
 @pytest.fixture
@@ -98,9 +103,43 @@ def test_truncated_file_fails_with_a_block(ledger):
     assert verdict.bad_block is not None or "unreadable" in verdict.problem
 
 
-def test_missing_file_fails_cleanly(tmp_path):
-    """Verifying a directory with no ledger is a clean failure."""
-    verdict = verify(tmp_path / "ledger.db")
+def test_missing_file_is_unavailable(tmp_path):
+    """Verifying a directory with no ledger raises LedgerCorrupt, not a verdict."""
+    with pytest.raises(LedgerCorrupt, match="no ledger"):
+        verify(tmp_path / "ledger.db")
+
+
+def test_edited_stamp_range_in_header_is_detected(ledger):
+    """Narrowing a block's stamp range (to hide readings) breaks its hash."""
+    tamper(ledger, "UPDATE blocks SET min_ts_ms = 0, max_ts_ms = 1 WHERE height = 5")
+
+    verdict = verify(ledger)
+
+    assert verdict.bad_block == 5
+    assert "altered" in verdict.problem
+
+
+def test_missing_anchor_is_reported(ledger):
+    """Deleting the head anchor is reported rather than trusted away."""
+    anchor_path(ledger).unlink()
+
+    verdict = verify(ledger)
 
     assert not verdict.ok
-    assert "no ledger" in verdict.problem
+    assert "head anchor" in verdict.problem
+
+
+async def test_verify_while_writing_sees_a_consistent_snapshot(data_dir):
+    """Verifying between commits of a live writer never reports a false fault."""
+    writer = LedgerWriter(
+        data_dir, LedgerConfig(batch_rows=50), FakeClock(), "b", IngestStats()
+    )
+    await writer.open()
+    verdicts = []
+    for chunk in range(20):
+        writer._pending.extend(meter_series(25, start=T0 + chunk * 3000))
+        await writer.flush()
+        verdicts.append(await asyncio.to_thread(verify, data_dir / "ledger.db"))
+    await writer.close()
+
+    assert all(v.ok for v in verdicts), [v.line() for v in verdicts if not v.ok]
