@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import click
+import tomli_w
 
 from ..config.model import Config
 from .common import print_json
@@ -13,25 +14,16 @@ SECRET_KEYS = ("decryption_key", "password", "token", "secret")
 
 
 def show(cfg: Config, as_json: bool) -> None:
-    """Print the effective configuration with secrets masked."""
+    """Print the effective configuration with secrets masked, as TOML or JSON."""
     data = _masked(dataclasses.asdict(cfg))
-    for source, given in zip(data["sources"], cfg.sources):
-        source["type"] = given.TYPE
+    data["sources"] = [
+        {"type": given.TYPE, **source}
+        for source, given in zip(data["sources"], cfg.sources)
+    ]
     if as_json:
         print_json(data)
-        return
-    for section, values in data.items():
-        if section == "sources":
-            continue
-        click.echo(f"[{section}]")
-        for key, value in values.items():
-            click.echo(f"{key} = {value!r}")
-        click.echo()
-    for source in data["sources"]:
-        click.echo("[[sources]]")
-        for key, value in source.items():
-            click.echo(f"{key} = {value!r}")
-        click.echo()
+    else:
+        click.echo(tomli_w.dumps(data), nl=False)
 
 
 def _masked(value):

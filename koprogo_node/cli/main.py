@@ -20,7 +20,7 @@ from ..config import DEFAULT_CONFIG_PATH
 from ..errors import ConfigError, KoprogoError
 from ..logs import configure
 from . import ledger_cmds, readings_cmds, status_cmds
-from .common import Context, fail
+from .common import Context, data_dir_options, fail
 
 EXIT_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE = 1, 2, 3
 log = structlog.get_logger(__name__)
@@ -150,12 +150,19 @@ def config_validate(path: Path) -> None:
 
 
 @config_group.command("show")
+@data_dir_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
-def config_show(obj: Context, as_json: bool) -> None:
-    """Print the effective configuration, secrets masked."""
+def config_show(obj: Context, config_path, data_dir, as_json: bool) -> None:
+    """Print the effective configuration as TOML, secrets masked.
+
+    \b
+    Example:
+      koprogo-node config show --config /etc/koprogo-node/node.toml
+    """
     from .config_cmds import show
 
+    obj.override(config_path, data_dir)
     show(obj.config(), as_json)
 
 

@@ -33,6 +33,7 @@ def readings() -> None:
     "--lines",
     default=10,
     show_default=True,
+    type=click.IntRange(0, 10_000_000),
     help="How many past readings to show first.",
 )
 @click.option(

@@ -60,6 +60,36 @@ def test_tail_without_follow_prints_last_lines(data_dir):
     assert [line["id"] for line in lines] == sorted(line["id"] for line in lines)
 
 
+def test_tail_finds_the_last_readings_of_a_rare_sensor(data_dir):
+    """-n N gives the newest N readings of the sensor, however far back they are."""
+    exported = cli(
+        "ledger",
+        "export",
+        "--data-dir",
+        str(data_dir),
+        "--format",
+        "jsonl",
+        "--sensor",
+        "sim.lot01.import_t1",
+    )
+    expected = [json.loads(line)["id"] for line in exported.stdout.splitlines()][-3:]
+
+    result = cli(
+        "readings",
+        "tail",
+        "--data-dir",
+        str(data_dir),
+        "-n",
+        "3",
+        "--no-follow",
+        "--json",
+        "--sensor",
+        "sim.lot01.import_t1",
+    )
+
+    assert [json.loads(line)["id"] for line in result.stdout.splitlines()] == expected
+
+
 def test_export_filters_by_sensor_and_time(data_dir):
     """export --sensor --from --to returns only that channel in that window."""
     everything = cli(
@@ -100,6 +130,17 @@ def test_export_filters_by_sensor_and_time(data_dir):
         (["ledger", "export", "--sensor", "nope"], 2, "unknown sensor 'nope'"),
         (["ledger", "export", "--from", "yesterday"], 2, "expected ISO 8601"),
         (["ledger", "export", "--format", "xml"], 2, "Invalid value"),
+        (
+            ["ledger", "export", "--from", "2026-02-01", "--to", "2026-01-01"],
+            2,
+            "must be before --to",
+        ),
+        (
+            ["readings", "tail", "--sensor", "nope", "--no-follow"],
+            2,
+            "unknown sensor 'nope'",
+        ),
+        (["readings", "tail", "-n", "-5", "--no-follow"], 2, "Invalid value"),
     ],
 )
 def test_bad_arguments_get_clear_errors(data_dir, args, code, message):

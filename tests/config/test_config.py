@@ -38,3 +38,26 @@ def test_invalid_file_names_key_value_and_allowed(tmp_path, text, message):
         load(path)
 
     assert message in str(caught.value)
+
+
+def test_config_show_round_trips_and_masks_secrets(tmp_path):
+    """`config show` prints TOML that validates again, with the key masked."""
+    from ..daemon.conftest import cli
+
+    given = tmp_path / "node.toml"
+    key = "0" * 32
+    given.write_text(
+        f'[[sources]]\ntype = "p1"\npath = "/dev/ttyUSB0"\nspec = "luxembourg"\n'
+        f'decryption_key = "{key}"\n'
+    )
+    shown = tmp_path / "shown.toml"
+
+    result = cli("config", "show", "--config", str(given))
+    shown.write_text(result.stdout)
+    again = cli("config", "validate", str(shown))
+
+    assert result.returncode == 0
+    assert key not in result.stdout
+    assert 'decryption_key = "********"' in result.stdout
+    assert again.returncode == 2  # a masked key is not a key: validate says so
+    assert "decryption_key" in again.stderr

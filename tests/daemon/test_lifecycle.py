@@ -68,3 +68,35 @@ def test_invalid_config_fails_with_key_path(tmp_path):
         assert result.returncode == 2
         assert "ledger.batch_ms: expected an integer, got 'soon'" in result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_port_in_use_fails_fast_with_a_sentence(node_dir, tmp_path):
+    """A busy web port ends `run` with exit 3 and one line, not a hang."""
+    config, data = node_dir
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        write_config(config, web=True, extra="")
+        text = config.read_text().replace("port = ", f"port = {port}  # was ", 1)
+        config.write_text(text)
+
+        result = cli(
+            "run", "--config", str(config), "--data-dir", str(data), "--duration", "30"
+        )
+
+    assert result.returncode == 3
+    assert f"cannot serve the dashboard on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_data_dir_that_is_a_file_is_refused(tmp_path):
+    """A data directory that is really a file gives exit 3 and a sentence."""
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("")
+
+    result = cli("run", "--data-dir", str(not_a_dir), "--duration", "1")
+
+    assert result.returncode == 3
+    assert f"cannot use data directory {not_a_dir}" in result.stderr
+    assert "Traceback" not in result.stderr
