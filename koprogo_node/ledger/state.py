@@ -53,11 +53,8 @@ class LedgerState:
         for _, slot, below in batch.prunes:
             self.pruned[slot] = below
 
-    def sensor_id(self, batch: Batch, reading: Reading) -> int:
-        """Return the id of the reading's channel, registering it if new."""
-        found = self.sensors.get(reading.sensor)
-        if found is not None:
-            return found
+    def register_sensor(self, batch: Batch, reading: Reading) -> int:
+        """Give the reading's new channel an id, stored with this batch."""
         new_id = len(self.sensors) + 1
         self.sensors[reading.sensor] = new_id
         batch.sensors.append((new_id, reading.sensor, str(reading.kind), reading.unit))
@@ -86,7 +83,7 @@ class LedgerState:
                 round(r.ts * 1000),
                 float(r.value),
                 verdict.delta,
-                int(verdict.quality),
+                verdict.quality.value,
                 boot,
                 mono_ms,
             )

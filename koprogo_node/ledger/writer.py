@@ -252,12 +252,15 @@ class LedgerWriter:
             await self._db.execute(*delete_sql(slot, below, first_kept))
 
     def _add(self, batch: Batch, reading: Reading, now_s: float) -> None:
+        # The hot path: one call per reading, so lookups are kept local.
         state = self._state
         verdict = state.rules.check(reading, now_s)
         if verdict.__class__ is Refused:
             self.stats.reject(reading.sensor, verdict.reason, verdict.detail)
             return
-        sensor_id = state.sensor_id(batch, reading)
+        sensor_id = state.sensors.get(reading.sensor)
+        if sensor_id is None:
+            sensor_id = state.register_sensor(batch, reading)
         boot = None if reading.clock_trusted else state.boot_row(batch, self.boot_id)
         state.add_reading(batch, sensor_id, verdict, boot)
         if verdict.anomaly:
