@@ -71,7 +71,7 @@ class Batch:
         for tier, slot in ROLLUP_SLOT.items():
             rows = [r for r in self.rollups if r[0] == tier]
             slots[slot] = sorted(rows, key=lambda r: (r[1], r[2]))
-        return pack_digests({name: rows_digest(slots[name]) for name in CHAINED})
+        return pack_digests({name: rows_digest(slots[name], name) for name in CHAINED})
 
     def seal(self, created_ms: int) -> None:
         """Compute the header's digests and hash for commit time `created_ms`."""

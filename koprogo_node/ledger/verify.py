@@ -11,9 +11,9 @@ from ..errors import LedgerCorrupt
 from .anchor import read_anchor
 from .chain import (
     CHAINED,
-    EMPTY_DIGEST,
     GENESIS_PREV,
     block_hash,
+    empty_digest,
     rows_digest,
     unpack_digests,
 )
@@ -144,12 +144,12 @@ def _check_slot(
         expected = unpack_digests(header[3])[slot]
         if height in seen or is_pruned(pruned, slot, height):
             continue
-        if expected != EMPTY_DIGEST:
+        if expected != empty_digest(slot):
             raise _Bad(height, f"{slot} rows are missing")
 
 
 def _check_block_rows(slot: str, header: tuple, rows: list[tuple]) -> None:
-    if rows_digest(rows) != unpack_digests(header[3])[slot]:
+    if rows_digest(rows, slot) != unpack_digests(header[3])[slot]:
         raise _Bad(header[0], f"{slot} do not match the block (edited or deleted)")
     if slot == "readings":
         _check_reading_ranges(header, rows)
