@@ -2,9 +2,9 @@
 
 Starts the real daemon with a simulated building feeding 50 channels at one
 reading per channel per second (8 lots x 5 channels, water, gas and 8 extra
-gauges), the default ledger settings (a commit every `batch_ms`, 30 s) and the web server
-on, then samples /proc/PID over the measuring window. Prints one JSON object
-on its last line.
+gauges), the default ledger settings (a commit every `batch_ms`, 30 s) and
+the web server on, then samples /proc/PID over the measuring window. Prints
+one JSON object on its last line.
 
 Usage: python bench/footprint.py [--seconds 60] [--warmup 5]
 """

@@ -58,6 +58,15 @@ def data_dir_options(command):
     )(command)
 
 
+sensor_option = click.option(
+    "--sensor",
+    "sensors",
+    multiple=True,
+    metavar="NAME",
+    help="Only this channel (repeatable).",
+)
+
+
 def fail(message: str, code: int) -> NoReturn:
     """Print an error for a person and exit with `code`."""
     click.echo(f"error: {message}", err=True)

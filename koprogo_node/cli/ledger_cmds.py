@@ -18,6 +18,7 @@ from .common import (
     iso,
     parse_time_ms,
     print_json,
+    sensor_option,
 )
 
 QUALITY = {q.value: q.name.lower() for q in Quality}
@@ -70,13 +71,7 @@ def verify_cmd(obj: Context, config_path, data_dir, as_json: bool) -> None:
     default="csv",
     show_default=True,
 )
-@click.option(
-    "--sensor",
-    "sensors",
-    multiple=True,
-    metavar="NAME",
-    help="Only this channel (repeatable).",
-)
+@sensor_option
 @click.option("--from", "from_", metavar="TIME", help="ISO 8601, inclusive.")
 @click.option("--to", metavar="TIME", help="ISO 8601, exclusive.")
 @click.pass_obj

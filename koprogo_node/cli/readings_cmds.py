@@ -8,7 +8,7 @@ import time
 import click
 
 from ..ledger import query
-from .common import Context, check_sensors, data_dir_options, iso
+from .common import Context, check_sensors, data_dir_options, iso, sensor_option
 from .ledger_cmds import QUALITY
 
 POLL_S = 1.0
@@ -21,13 +21,7 @@ def readings() -> None:
 
 @readings.command("tail")
 @data_dir_options
-@click.option(
-    "--sensor",
-    "sensors",
-    multiple=True,
-    metavar="NAME",
-    help="Only this channel (repeatable).",
-)
+@sensor_option
 @click.option(
     "-n",
     "--lines",

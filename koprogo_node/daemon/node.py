@@ -177,8 +177,9 @@ class Node:
             runner, self.web_url = await start_web(self.view, self.config.web)
         except OSError as exc:
             web = self.config.web
+            reason = exc.strerror or exc
             raise WebUnavailable(
-                f"cannot serve the dashboard on {web.host}:{web.port}: {exc.strerror or exc}"
+                f"cannot serve the dashboard on {web.host}:{web.port}: {reason}"
                 " (set web.port, or web.enabled = false)"
             ) from exc
         return runner

@@ -1,10 +1,11 @@
 """Block digests and hashes: what makes the ledger tamper-evident.
 
 A block is one committed batch. Its header holds, for every chained table,
-the SHA-256 of the CBOR encoding of the block's rows in that table (in key
-order), and its hash covers height, previous hash, commit time, those digests
-and the block's reading id and stamp ranges, under a domain-separation tag. Editing, deleting or adding a row
-changes a digest; editing a header breaks the link to the next block.
+the SHA-256 of an encoding of the block's rows in that table (in key order;
+CBOR, or a fixed-width packing for readings). Its hash covers height,
+previous hash, commit time, those digests and the block's reading id and
+stamp ranges, under a domain-separation tag. Editing, deleting or adding a row
+changes a digest; editing a header breaks its hash and the next block's link.
 """
 
 from __future__ import annotations

@@ -92,31 +92,12 @@ def test_tail_finds_the_last_readings_of_a_rare_sensor(data_dir):
 
 def test_export_filters_by_sensor_and_time(data_dir):
     """export --sensor --from --to returns only that channel in that window."""
-    everything = cli(
-        "ledger",
-        "export",
-        "--data-dir",
-        str(data_dir),
-        "--format",
-        "jsonl",
-        "--sensor",
-        "sim.gas",
-    )
+    export = ("ledger", "export", "--data-dir", str(data_dir), "--format", "jsonl")
+    everything = cli(*export, "--sensor", "sim.gas")
     rows = [json.loads(line) for line in everything.stdout.splitlines()]
     middle = rows[len(rows) // 2]["ts"].replace("Z", "+00:00")
 
-    later = cli(
-        "ledger",
-        "export",
-        "--data-dir",
-        str(data_dir),
-        "--format",
-        "jsonl",
-        "--sensor",
-        "sim.gas",
-        "--from",
-        middle,
-    )
+    later = cli(*export, "--sensor", "sim.gas", "--from", middle)
 
     later_rows = [json.loads(line) for line in later.stdout.splitlines()]
     assert {r["sensor"] for r in rows} == {"sim.gas"}
