@@ -52,7 +52,7 @@ def cli(ctx: click.Context, config_path: str | None, data_dir: str | None) -> No
 @click.option("--data-dir", metavar="DIR", envvar="KOPROGO_DATA_DIR")
 @click.option(
     "--duration",
-    type=float,
+    type=click.FloatRange(min=0),
     metavar="SECONDS",
     help="Stop after this many seconds (default: run until stopped).",
 )
@@ -87,7 +87,7 @@ def _run_node(node, duration: float | None) -> None:
 @cli.command()
 @click.option(
     "--duration",
-    type=float,
+    type=click.FloatRange(min=0),
     metavar="SECONDS",
     help="Stop after this many seconds (default: until Ctrl-C).",
 )
@@ -98,15 +98,17 @@ def _run_node(node, duration: float | None) -> None:
     show_default=True,
     help="Where the demo keeps its ledger (reused across runs).",
 )
-@click.option("--port", type=int, default=8080, show_default=True)
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=8080, show_default=True
+)
 @click.option(
     "--speed",
-    type=float,
+    type=click.FloatRange(min=0.01, max=100_000),
     default=1440.0,
     show_default=True,
     help="Simulated seconds per real second (1440: a day a minute).",
 )
-@click.option("--lots", type=int, default=10, show_default=True)
+@click.option("--lots", type=click.IntRange(1, 200), default=10, show_default=True)
 def demo(
     duration: float | None, data_dir: str, port: int, speed: float, lots: int
 ) -> None:

@@ -1,10 +1,12 @@
 """status, readings tail and ledger export against a stopped node's directory."""
 
 import json
+import os
+import subprocess
 
 import pytest
 
-from ..daemon.conftest import cli, start_node, wait_for_event, write_config
+from ..daemon.conftest import CLI, cli, start_node, wait_for_event, write_config
 
 
 @pytest.fixture(scope="module")
@@ -145,3 +147,24 @@ def test_missing_data_dir_is_unavailable(tmp_path):
     verify = cli("ledger", "verify", "--data-dir", str(tmp_path))
     assert verify.returncode == 3
     assert "no ledger" in verify.stderr
+
+
+def test_data_dir_and_config_come_from_the_environment(data_dir, tmp_path):
+    """KOPROGO_DATA_DIR and KOPROGO_CONFIG stand in for the options."""
+    config = tmp_path / "node.toml"
+    config.write_text('[node]\nbuilding_id = "from-env"\n')
+    env = {
+        **os.environ,
+        "KOPROGO_DATA_DIR": str(data_dir),
+        "KOPROGO_CONFIG": str(config),
+    }
+
+    result = subprocess.run(
+        [*CLI, "config", "show", "--json"], env=env, capture_output=True, text=True
+    )
+    status = subprocess.run(
+        [*CLI, "status", "--json"], env=env, capture_output=True, text=True
+    )
+
+    assert json.loads(result.stdout)["node"]["building_id"] == "from-env"
+    assert json.loads(status.stdout)["ledger"]["height"] >= 1
