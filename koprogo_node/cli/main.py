@@ -19,7 +19,7 @@ from .. import config as config_mod
 from ..config import DEFAULT_CONFIG_PATH
 from ..errors import ConfigError, KoprogoError
 from ..logs import configure
-from . import ledger_cmds, readings_cmds, status_cmds
+from . import ledger_cmds, readings_cmds, sensors_cmds, status_cmds
 from .common import Context, data_dir_options, fail
 
 EXIT_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE = 1, 2, 3
@@ -98,9 +98,7 @@ def _run_node(node, duration: float | None) -> None:
     show_default=True,
     help="Where the demo keeps its ledger (reused across runs).",
 )
-@click.option(
-    "--port", type=click.IntRange(0, 65535), default=8080, show_default=True
-)
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
 @click.option(
     "--speed",
     type=click.FloatRange(min=0.01, max=100_000),
@@ -171,6 +169,7 @@ def config_show(obj: Context, config_path, data_dir, as_json: bool) -> None:
 cli.add_command(status_cmds.status)
 cli.add_command(readings_cmds.readings)
 cli.add_command(ledger_cmds.ledger)
+cli.add_command(sensors_cmds.sensors)
 
 
 def main() -> None:

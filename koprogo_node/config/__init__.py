@@ -7,7 +7,15 @@ import tomllib
 from pathlib import Path
 
 from ..errors import ConfigError
-from .model import Config, CsvSource, P1Source, SimulatedSource, SourceConfig
+from .model import (
+    Config,
+    CsvSource,
+    ModbusSource,
+    MqttSource,
+    P1Source,
+    SimulatedSource,
+    SourceConfig,
+)
 from .schema import build
 
 DEFAULT_CONFIG_PATH = Path("/etc/koprogo-node/node.toml")
@@ -17,6 +25,8 @@ __all__ = [
     "Config",
     "ConfigError",
     "CsvSource",
+    "ModbusSource",
+    "MqttSource",
     "P1Source",
     "SimulatedSource",
     "SourceConfig",

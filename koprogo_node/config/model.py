@@ -12,6 +12,7 @@ from .schema import option
 
 SERIAL_FORMATS = ("8N1", "7E1")
 NAME = {"pattern": r"[A-Za-z0-9_-]+", "pattern_doc": "letters, digits, '-' or '_'"}
+NAME_OR_EMPTY = {"pattern": r"[A-Za-z0-9_-]*", "pattern_doc": NAME["pattern_doc"]}
 BUILDING_ID = {
     "pattern": r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?",
     "pattern_doc": "a hostname label: lower-case letters, digits and '-'",
@@ -149,7 +150,71 @@ class CsvSource:
         _require_path(self, "path")
 
 
-SourceConfig = P1Source | SimulatedSource | CsvSource
+@dataclass(frozen=True, kw_only=True)
+class ModbusDevice:
+    name: str = option("", "device name, under the source's prefix", **NAME)
+    profile: str = option("", "profile name from sensors/modbus/")
+    unit_id: int = option(1, "Modbus slave address", min=1, max=247)
+    poll_s: float = option(10.0, "seconds between polls", min=0.1)
+
+    def __post_init__(self) -> None:
+        if not self.name or not self.profile:
+            raise ValueError("each device needs a name and a profile")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModbusSource:
+    TYPE: ClassVar[str] = "modbus"
+    name: str = option("modbus", "prefix of the sensor names", **NAME)
+    transport: str = option("rtu", "rtu (RS-485) or tcp", choices=("rtu", "tcp"))
+    port: str = option("", "serial device, for rtu")
+    host: str = option("", "host name or address, for tcp")
+    tcp_port: int = option(502, "TCP port, for tcp", min=1, max=65535)
+    baudrate: int = option(9600, "serial speed, for rtu", min=1200, max=115200)
+    serial_format: str = option(
+        "8N1", "bits, parity, stop", choices=("8N1", "8E1", "8O1", "8N2")
+    )
+    timeout_s: float = option(1.0, "answer timeout per request", min=0.05)
+    frame_gap_ms: float = option(5.0, "silence between frames on the bus", min=0)
+    stale_after_s: float = option(60.0, "no answer this long: stale", min=1)
+    devices: tuple[ModbusDevice, ...] = ()
+
+    def __post_init__(self) -> None:
+        key = "port" if self.transport == "rtu" else "host"
+        _require_path(self, key)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MqttSubscription:
+    profile: str = option("", "profile name from sensors/mqtt/")
+    topic: str = option("", "topic filter (+ and # allowed)")
+    device: str = option(
+        "", "device name; empty: taken from the topic", **NAME_OR_EMPTY
+    )
+
+    def __post_init__(self) -> None:
+        if not self.profile or not self.topic:
+            raise ValueError("each subscription needs a profile and a topic")
+
+
+@dataclass(frozen=True, kw_only=True)
+class MqttSource:
+    TYPE: ClassVar[str] = "mqtt"
+    name: str = option("mqtt", "prefix of the sensor names", **NAME)
+    host: str = option("127.0.0.1", "broker host")
+    port: int = option(1883, "broker port", min=1, max=65535)
+    username: str = option("", "broker user")
+    password: str = option("", "broker password (masked by config show)")
+    tls: bool = option(False, "connect with TLS")
+    ca_file: str = option("", "CA bundle for TLS; empty: the system's")
+    client_id: str = option("", "empty: koprogo-<building_id>-<name>")
+    keepalive_s: int = option(60, "MQTT keep-alive", min=5, max=3600)
+    subscriptions: tuple[MqttSubscription, ...] = ()
+    ha_discovery: bool = option(False, "publish readings with HA discovery")
+    discovery_prefix: str = option("homeassistant", "HA discovery topic prefix")
+
+
+SourceConfig = P1Source | SimulatedSource | CsvSource | ModbusSource | MqttSource
 
 
 @dataclass(frozen=True, kw_only=True)

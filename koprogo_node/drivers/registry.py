@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from ..config.model import CsvSource, P1Source, SimulatedSource, SourceConfig
+from ..config.model import (
+    CsvSource,
+    ModbusSource,
+    MqttSource,
+    P1Source,
+    SimulatedSource,
+    SourceConfig,
+)
 from .base import Source
 
 
@@ -20,4 +27,12 @@ def build_source(config: SourceConfig) -> Source:
         from .simulated import SimulatedBuilding
 
         return SimulatedBuilding(config)
+    if isinstance(config, ModbusSource):
+        from .modbus import ModbusPoller
+
+        return ModbusPoller(config)
+    if isinstance(config, MqttSource):
+        from .mqtt import MqttSubscriber
+
+        return MqttSubscriber(config)
     raise TypeError(f"no driver for {type(config).__name__}")
