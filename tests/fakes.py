@@ -8,7 +8,8 @@ from koprogo_node.core.readings import Reading, Reject
 class FakeSink:
     """Collects readings; blocks for ever once `limit` readings arrived."""
 
-    def __init__(self, limit: int | None = None) -> None:
+    def __init__(self, limit: int | None = None, stored: dict | None = None) -> None:
+        self.stored = stored or {}
         self.readings: list[Reading] = []
         self.rejects: list[Reject] = []
         self.limit = limit
@@ -26,3 +27,6 @@ class FakeSink:
 
     def reject(self, reject: Reject) -> None:
         self.rejects.append(reject)
+
+    def last_value(self, sensor: str) -> float | None:
+        return self.stored.get(sensor)

@@ -10,8 +10,10 @@ from ..errors import ConfigError
 from .model import (
     Config,
     CsvSource,
+    GpioPulseSource,
     ModbusSource,
     MqttSource,
+    OneWireSource,
     P1Source,
     SimulatedSource,
     SourceConfig,

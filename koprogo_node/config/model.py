@@ -214,7 +214,36 @@ class MqttSource:
     discovery_prefix: str = option("homeassistant", "HA discovery topic prefix")
 
 
-SourceConfig = P1Source | SimulatedSource | CsvSource | ModbusSource | MqttSource
+@dataclass(frozen=True, kw_only=True)
+class GpioPulseSource:
+    TYPE: ClassVar[str] = "gpio_pulse"
+    name: str = option("pulses", "prefix of the sensor name", **NAME)
+    channel: str = option("water", "channel name under the prefix", **NAME)
+    pin: int = option(17, "BCM pin number", min=0, max=53)
+    pulses_per_unit: float = option(1.0, "S0: 1000 per kWh; water: 1 per L", min=1e-6)
+    unit: str = option("L", "unit of the counter")
+    debounce_ms: float = option(20.0, "edges closer than this are bounce", min=0)
+    report_s: float = option(10.0, "emit the counter this often", min=0.1)
+    pull_up: bool = option(True, "internal pull-up (contact to ground)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class OneWireSource:
+    TYPE: ClassVar[str] = "onewire"
+    name: str = option("onewire", "prefix of the sensor names", **NAME)
+    devices_dir: str = option("/sys/bus/w1/devices", "the kernel's 1-Wire folder")
+    interval_s: float = option(30.0, "seconds between reads", min=1)
+
+
+SourceConfig = (
+    P1Source
+    | SimulatedSource
+    | CsvSource
+    | ModbusSource
+    | MqttSource
+    | GpioPulseSource
+    | OneWireSource
+)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -107,7 +107,9 @@ class Node:
         """Start supervising one more source (also used by composite sources)."""
         view = self.view
         health = view.health.setdefault(source.name, SourceHealth(source.name))
-        sink = IngestSink(view.queue, self.stats, health, view.latest)
+        sink = IngestSink(
+            view.queue, self.stats, health, view.latest, self.writer.last_value
+        )
         task = asyncio.create_task(
             supervise(source, sink, self.clock, health), name=f"source:{source.name}"
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Callable
 
 import structlog
 
@@ -23,11 +24,13 @@ class IngestSink:
         stats: IngestStats,
         health: SourceHealth,
         latest: dict[str, Reading],
+        last_stored: Callable[[str], float | None] = lambda sensor: None,
     ) -> None:
         self._queue = queue
         self._stats = stats
         self._health = health
         self._latest = latest
+        self._last_stored = last_stored
 
     async def put(self, reading: Reading) -> None:
         """Queue a reading; waits while the writer is behind (back-pressure)."""
@@ -57,6 +60,10 @@ class IngestSink:
         health.failing_since = None
         health.last_error = ""
         health.state = "running"
+
+    def last_value(self, sensor: str) -> float | None:
+        """The channel's last value accepted by the ledger (None if unknown)."""
+        return self._last_stored(sensor)
 
     def reject(self, reject: Reject) -> None:
         """Count input the source could not turn into a reading."""

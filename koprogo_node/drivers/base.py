@@ -20,6 +20,10 @@ class Sink(Protocol):
     def reject(self, reject: Reject) -> None:
         """Count input that could not become a reading."""
 
+    def last_value(self, sensor: str) -> float | None:
+        """The channel's last stored value, for counters kept by the driver
+        (GPIO pulses), so that a restart resumes instead of rewinding."""
+
 
 class Source(Protocol):
     """A running producer of readings.

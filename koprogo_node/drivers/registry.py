@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from ..config.model import (
     CsvSource,
+    GpioPulseSource,
     ModbusSource,
     MqttSource,
+    OneWireSource,
     P1Source,
     SimulatedSource,
     SourceConfig,
@@ -35,4 +37,12 @@ def build_source(config: SourceConfig) -> Source:
         from .mqtt import MqttSubscriber
 
         return MqttSubscriber(config)
+    if isinstance(config, GpioPulseSource):
+        from .gpio_pulse import GpioPulseCounter
+
+        return GpioPulseCounter(config)
+    if isinstance(config, OneWireSource):
+        from .onewire import OneWireThermometers
+
+        return OneWireThermometers(config)
     raise TypeError(f"no driver for {type(config).__name__}")

@@ -90,6 +90,11 @@ class LedgerWriter:
         self._lock.release()
         log.info("ledger_closed", height=self.height)
 
+    def last_value(self, sensor: str) -> float | None:
+        """The channel's last accepted value (committed, or about to be)."""
+        channel = self._state.rules.channels.get(sensor) if self._state else None
+        return None if channel is None else channel.last_value
+
     def open_buckets(self) -> list:
         """Rollup buckets not closed yet (committed readings only)."""
         return self._state.rollups.open_buckets() if self._state else []
