@@ -150,22 +150,25 @@ def scan_modbus(
             transport,
             target,
             unit_ids=range(first, last + 1),
-            port=tcp_port,
+            tcp_port=tcp_port or 502,
             baudrate=baudrate,
         )
     )
     if as_json:
         print_json(found)
         return
-    click.echo(
-        table(
-            [
-                [d.get("unit_id"), d.get("profile") or "?", d.get("detail", "")]
-                for d in found
-            ],
-            ["unit", "model", "detail"],
-        )
-    )
+    if not found:
+        click.echo("no unit id answered")
+        return
+    rows = [
+        [
+            d["unit_id"],
+            ", ".join(d["models"]) or "unknown model",
+            ", ".join(d.get("also_matches", [])),
+        ]
+        for d in found
+    ]
+    click.echo(table(rows, ["unit", "model", "also matches"]))
 
 
 def _now() -> Stamp:

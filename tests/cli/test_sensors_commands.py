@@ -84,3 +84,73 @@ def test_every_shared_telegram_decodes_without_a_traceback():
         assert result.exit_code == 0, (path, result.output, result.exception)
         out = json.loads(result.output)
         assert out["readings"] or out["rejects"], path
+
+
+def test_decode_mqtt_picks_the_profile_from_the_topic(tmp_path):
+    """decode mqtt without --profile maps a Tasmota payload by its topic."""
+    payload = tmp_path / "sensor.json"
+    payload.write_text(
+        '{"Time":"2026-01-02T10:00:00","ENERGY":{"Total":6.294,"Power":2635,'
+        '"Voltage":227,"Current":11.661}}'
+    )
+
+    result = CliRunner().invoke(
+        main_cli,
+        [
+            "sensors",
+            "decode",
+            "mqtt",
+            "--topic",
+            "tele/plug1/SENSOR",
+            str(payload),
+            "--json",
+        ],
+    )
+
+    values = {r["sensor"]: r["value"] for r in json.loads(result.output)["readings"]}
+    assert values == {
+        "mqtt.plug1.import_total": 6.294,
+        "mqtt.plug1.power_import": 2635,
+        "mqtt.plug1.voltage": 227,
+        "mqtt.plug1.current": 11.661,
+    }
+
+
+def test_every_shared_mqtt_payload_decodes_without_a_traceback():
+    """Each shared payload on its recorded topic gives readings, rejects or nothing."""
+    folder = SHARED / "mqtt-payloads"
+    if not folder.is_dir():
+        pytest.skip("../shared/data/mqtt-payloads is absent")
+    runner = CliRunner()
+    for payload in sorted(folder.rglob("*.json")):
+        topic_file = payload.with_suffix(".topic")
+        if not topic_file.exists():
+            continue
+        topic = topic_file.read_text().strip()
+
+        result = runner.invoke(
+            main_cli,
+            ["sensors", "decode", "mqtt", "--topic", topic, str(payload), "--json"],
+        )
+
+        assert result.exit_code == 0, (payload, result.output, result.exception)
+        assert "readings" in json.loads(result.output)
+
+
+def test_scan_of_an_unreachable_bus_is_unavailable():
+    """scan-modbus on a port nobody listens on exits 3 with one sentence."""
+    from ..daemon.conftest import free_port
+
+    result = cli(
+        "sensors",
+        "scan-modbus",
+        "127.0.0.1",
+        "--tcp-port",
+        str(free_port()),
+        "--last",
+        "2",
+    )
+
+    assert result.returncode == 3
+    assert "cannot open Modbus bus" in result.stderr
+    assert "Traceback" not in result.stderr
