@@ -40,6 +40,7 @@ class NodeView:
     queue: asyncio.Queue
     health: dict[str, SourceHealth] = field(default_factory=dict)
     latest: dict[str, Reading] = field(default_factory=dict)
+    sources: dict[str, Source] = field(default_factory=dict)
     started_s: float = field(default_factory=time.time)
 
 
@@ -107,6 +108,7 @@ class Node:
         """Start supervising one more source (also used by composite sources)."""
         view = self.view
         health = view.health.setdefault(source.name, SourceHealth(source.name))
+        view.sources[source.name] = source
         sink = IngestSink(
             view.queue, self.stats, health, view.latest, self.writer.last_value
         )

@@ -231,7 +231,8 @@ class ModbusPoller:
     def __init__(self, config: ModbusSource, bus: ModbusBus | None = None) -> None:
         self.config = config
         self.name = config.name
-        self._bus = bus or ModbusBus.from_config(config)
+        # The pymodbus client needs a running loop: made at the first run.
+        self._bus = bus
         self._devices = [
             _Device(d, profile, DeviceHealth(d.unit_id, profile.name))
             for d in config.devices
@@ -241,6 +242,8 @@ class ModbusPoller:
 
     async def run(self, sink: Sink, clock: Clock) -> None:
         """Poll every device into `sink` until cancelled."""
+        if self._bus is None:
+            self._bus = ModbusBus.from_config(self.config)
         await self._bus.open()
         log.info(
             "modbus_opened",

@@ -98,9 +98,18 @@ async def _status(request: web.Request) -> web.Response:
                 **head,
                 "size_bytes": _ledger_bytes(view.db_path),
             },
-            "sources": [vars(h) for h in view.health.values()],
+            "sources": [_source_status(view, h) for h in view.health.values()],
         }
     )
+
+
+def _source_status(view, health) -> dict:
+    """A source's supervision state, plus its devices' health if it has any."""
+    status = dict(vars(health))
+    devices = getattr(view.sources.get(health.name), "devices_health", None)
+    if devices:
+        status["devices"] = {name: d.as_dict() for name, d in devices.items()}
+    return status
 
 
 def _ledger_bytes(db_path: Path) -> int:
