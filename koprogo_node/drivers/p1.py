@@ -31,7 +31,7 @@ import logging
 import math
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -45,7 +45,7 @@ from dsmr_parser.value_types import timestamp as meter_time
 
 from ..config.model import P1Source
 from ..core.clock import Clock, Stamp
-from ..core.readings import Kind, Reading, Reject
+from ..core.readings import Kind, Quality, Reading, Reject
 from ..errors import ConfigError, SensorUnavailable
 from .base import Sink
 from .p1_channels import (
@@ -482,6 +482,60 @@ def decode_file(
     return out + decoder.flush(stamp)
 
 
+# A meter's clock this far from a synchronised system clock is wrong (stuck
+# in the past after a firmware fault, or never set).
+METER_CLOCK_SKEW_S = 3600.0
+
+
+def correct_meter_clock(
+    items: list[Output], stamp: Stamp
+) -> tuple[list[Output], float]:
+    """Shift meter-stamped readings onto a trusted clock if the meter's is off.
+
+    Returns the items and the offset applied (0.0 when none was needed). The
+    offset comes from the newest meter stamp; M-Bus capture times keep their
+    distance to it. Shifted readings are flagged ESTIMATED.
+    """
+    meter_stamped = [o for o in items if isinstance(o, Reading) and o.clock_trusted]
+    if not stamp.trusted or not meter_stamped:
+        return items, 0.0
+    offset = stamp.ts - max(r.ts for r in meter_stamped)
+    if abs(offset) <= METER_CLOCK_SKEW_S:
+        return items, 0.0
+    shifted = [
+        replace(o, ts=o.ts + offset, quality=Quality.ESTIMATED)
+        if isinstance(o, Reading) and o.clock_trusted
+        else o
+        for o in items
+    ]
+    return shifted, offset
+
+
+class MeterClockCheck:
+    """Applies correct_meter_clock and logs when a meter's clock goes wrong."""
+
+    def __init__(self, source: str) -> None:
+        self._source = source
+        self._off = False
+
+    def check(self, items: list[Output], stamp: Stamp) -> list[Output]:
+        """Correct `items` if needed, logging the transitions."""
+        corrected, offset = correct_meter_clock(items, stamp)
+        has_meter_time = any(isinstance(o, Reading) and o.clock_trusted for o in items)
+        if offset and not self._off:
+            log.warning(
+                "p1_meter_clock_off",
+                source=self._source,
+                offset_s=round(offset),
+                action="restamped, estimated",
+            )
+        elif not offset and self._off and has_meter_time:
+            log.info("p1_meter_clock_back", source=self._source)
+        if has_meter_time:
+            self._off = bool(offset)
+        return corrected
+
+
 class P1Reader:
     """The source for one P1 port, or for a file of recorded telegrams.
 
@@ -500,6 +554,7 @@ class P1Reader:
         self._last_telegram_mono = 0.0
         self._receiving = False
         self._silence_logged = False
+        self._meter_clock = MeterClockCheck(self.name)
 
     async def run(self, sink: Sink, clock: Clock) -> None:
         """Read telegrams into `sink` until the file ends or forever."""
@@ -549,7 +604,10 @@ class P1Reader:
                 data = await self._read_chunk(port)
                 stamp = clock.stamp()
                 if data:
-                    await self._deliver(self.decoder.feed(data, stamp), sink)
+                    items = self._meter_clock.check(
+                        self.decoder.feed(data, stamp), stamp
+                    )
+                    await self._deliver(items, sink)
                 self._note_activity(stamp.mono_s)
         finally:
             port.close()

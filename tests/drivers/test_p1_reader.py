@@ -16,7 +16,7 @@ from structlog.testing import capture_logs
 
 from koprogo_node.config.model import P1Source
 from koprogo_node.core.clock import Clock, Stamp
-from koprogo_node.core.readings import Reading, Reject
+from koprogo_node.core.readings import Quality, Reading, Reject
 from koprogo_node.drivers.p1 import READ_TIMEOUT_S, SILENT_AFTER_S, P1Decoder, P1Reader
 from koprogo_node.drivers.p1_dialects import detect_spec
 from koprogo_node.errors import SensorUnavailable
@@ -259,7 +259,8 @@ async def test_silent_port_is_logged_once_and_so_is_its_return(ptys):
         with pytest.raises(asyncio.CancelledError):
             await task
 
-    events = [e["event"] for e in logs]
+    port_events = {"p1_opened", "p1_silent", "p1_receiving", "p1_closed"}
+    events = [e["event"] for e in logs if e["event"] in port_events]
     assert events == ["p1_opened", "p1_silent", "p1_receiving", "p1_closed"]
 
 
@@ -364,3 +365,25 @@ async def test_every_recording_byte_by_byte_through_a_pty_matches_the_decoder(
 def decode_file_bytes(data: bytes, spec: str) -> list:
     """What the decoder makes of `data` as a live port would: no end of input."""
     return P1Decoder(spec=spec).feed(data, STAMP)
+
+
+async def test_meter_clock_stuck_in_the_past_is_restamped_and_flagged(ptys):
+    """With a synchronised system clock, a meter 3 years behind is restamped."""
+    reader = P1Reader(P1Source(path=str(ptys.node), interval_s=0))
+    sink = ListSink()
+    task = asyncio.create_task(reader.run(sink, fixed_clock()))
+    await wait_until(lambda: reader.port_open)
+
+    with capture_logs() as logs:
+        write(ptys.meter, GOOD)
+        await wait_until(lambda: len(sink.readings) >= 8)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    t1 = next(r for r in sink.readings if r.sensor == "p1.import_t1")
+    gas = next(r for r in sink.readings if r.sensor == "p1.gas")
+    assert (t1.ts, t1.quality) == (WALL_S, Quality.ESTIMATED)
+    assert t1.value == 0.034  # the value itself is the meter's
+    assert WALL_S - gas.ts == 491.0  # 13:54:09 telegram, 13:45:58 gas capture
+    assert [e["event"] for e in logs].count("p1_meter_clock_off") == 1
