@@ -109,6 +109,8 @@ class Node:
         view = self.view
         health = view.health.setdefault(source.name, SourceHealth(source.name))
         view.sources[source.name] = source
+        if hasattr(source, "observe"):  # publishes the node's readings (MQTT)
+            source.observe(view.latest, self.config.node.building_id)
         sink = IngestSink(
             view.queue, self.stats, health, view.latest, self.writer.last_value
         )

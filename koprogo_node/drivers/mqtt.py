@@ -24,6 +24,7 @@ from ..core.clock import Clock
 from ..core.readings import Reading, Reject
 from ..errors import SensorUnavailable
 from .base import Sink
+from .ha_discovery import config_message, state_topic
 from .mqtt_mapping import decode_message, mqtt_profile
 
 __all__ = ["MqttSubscriber"]
@@ -37,6 +38,7 @@ RECONNECT_MAX_S = 60
 # Messages waiting for the loop beyond this are dropped (and counted): paho's
 # thread must never wait for a slow sink.
 MAX_PENDING = 10_000
+PUBLISH_EVERY_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,20 +70,27 @@ class MqttSubscriber:
             mqtt_profile(subscription.profile)  # ConfigError now, not per message
         self._queue: asyncio.Queue[_Message | _Link] = asyncio.Queue()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._latest: dict[str, Reading] | None = None
+        self._node_id = "node"
+        self.publish_every_s = PUBLISH_EVERY_S
+
+    def observe(self, latest: dict[str, Reading], node_id: str) -> None:
+        """Give the node's latest readings, for Home Assistant discovery."""
+        self._latest = latest
+        self._node_id = node_id
 
     async def run(self, sink: Sink, clock: Clock) -> None:
         """Deliver mapped messages into `sink` until cancelled."""
         self._loop = asyncio.get_running_loop()
-        if self.config.ha_discovery:
-            # XXX(#3): publishing readings with Home Assistant
-            # discovery is not implemented; drop this once it is.
-            log.warning("mqtt_ha_discovery_unsupported", source=self.name)
         self._queue = asyncio.Queue()
         client = self._client()
+        publisher = None
         try:
             await asyncio.to_thread(self._connect, client)
             client.loop_start()
             await self._first_link()
+            if self.config.ha_discovery and self._latest is not None:
+                publisher = asyncio.create_task(self._publish_forever(client))
             while True:
                 item = await self._queue.get()
                 if isinstance(item, _Link):
@@ -89,10 +98,29 @@ class MqttSubscriber:
                 else:
                     await self._deliver(item, sink, clock)
         finally:
+            if publisher is not None:
+                publisher.cancel()
             await asyncio.to_thread(_shut, client)
             if self.connected:
                 self.connected = False
                 log.info("mqtt_disconnected", source=self.name, reason="stopped")
+
+    async def _publish_forever(self, client: mqtt.Client) -> None:
+        """Publish discovery configs for new channels and changed values."""
+        announced: set[str] = set()
+        sent: dict[str, float] = {}
+        prefix = self.config.discovery_prefix
+        while True:
+            for sensor, reading in list(self._latest.items()):
+                if sensor not in announced:
+                    topic, payload = config_message(prefix, self._node_id, reading)
+                    client.publish(topic, payload, qos=QOS, retain=True)
+                    announced.add(sensor)
+                if sent.get(sensor) != reading.value:
+                    topic = state_topic(self._node_id, sensor)
+                    client.publish(topic, repr(reading.value), qos=QOS, retain=True)
+                    sent[sensor] = reading.value
+            await asyncio.sleep(self.publish_every_s)
 
     def _client(self) -> mqtt.Client:
         """A paho client set up from the configuration (no I/O yet)."""
