@@ -39,13 +39,13 @@ class Rig:
     def __init__(self, stored=None, **config):
         self.factory = MockFactory()
         self.now = 100.0
+        config = {"report_s": 0.05, **config}
         cfg = GpioPulseSource(
             pin=17,
             pulses_per_unit=1000.0,
             unit="kWh",
             channel="s0",
             name="meter",
-            report_s=0.05,
             **config,
         )
         self.counter = GpioPulseCounter(
@@ -102,3 +102,19 @@ async def test_restart_resumes_from_the_stored_count():
     values = [r.value for r in rig.sink.readings]
     assert values[-1] == pytest.approx(1234.501)
     assert min(values) >= 1234.5  # never below what was stored: no rewind
+
+
+async def test_clean_stop_reports_the_pulses_since_the_last_report():
+    """Cancelling between reports still delivers the latest count."""
+    rig = Rig(report_s=60.0)
+    task = asyncio.create_task(rig.counter.run(rig.sink, rig.clock))
+    await asyncio.sleep(0.01)
+    for i in range(3):
+        rig.pulse(at_s=400.0 + i)
+    await asyncio.sleep(0.01)
+
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    assert [r.value for r in rig.sink.readings] == [pytest.approx(0.003)]
