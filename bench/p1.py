@@ -29,15 +29,16 @@ from koprogo_node.drivers.p1 import P1Reader
 from koprogo_node.logs import configure
 from koprogo_node.sim import Building, BuildingSpec, building_frames, encode_telegram
 
-START_S = 1_780_012_800.0
+# Telegrams stamped around now: a meter clock far off would be restamped.
+START_S = float(int(time.time()) // 60 * 60)
 
 
 def make_telegrams(count: int) -> list[bytes]:
-    """Distinct Belgian telegrams of one flat, a minute apart."""
+    """Distinct Belgian telegrams of one flat, a second apart."""
     building = Building(BuildingSpec(lots=1, seed=7, start_ts=START_S))
     out = []
     for i in range(count):
-        frames = building_frames(building.advance(START_S + 60 * i), 7, "gas")
+        frames = building_frames(building.advance(START_S + i), 7, "gas")
         out.append(encode_telegram(next(iter(frames.values()))))
     return out
 
