@@ -9,25 +9,13 @@ from pathlib import Path
 
 import click
 
+from ..config.model import P1_SPECS
 from ..core.clock import Stamp
 from ..core.readings import Reading, Reject
 from ..drivers.profiles import list_profiles
 from .common import fail, iso, print_json, table
 
-SPEC_CHOICES = (
-    "auto",
-    "belgium",
-    "v5",
-    "v4",
-    "v3",
-    "v2_2",
-    "luxembourg",
-    "sweden",
-    "austria",
-    "iskra_ie",
-    "eon_hungary",
-    "easymeter",
-)
+SPEC_CHOICES = ("auto", *P1_SPECS)
 
 
 @click.group()

@@ -10,8 +10,9 @@ Each file opens with a `[profile]` table naming it:
 
 The family's own tables follow (TOML puts every key after a table header in
 that table, so the body is in tables of its own, e.g. `[dialect]` for DSMR).
-Adding a meter model is adding a file. The folder is found at `KOPROGO_PROFILES`, else beside the
-package in a source checkout, else `/usr/share/koprogo-node/sensors`.
+Adding a meter model is adding a file. The folder is found at
+`KOPROGO_PROFILES`, else beside the package in a source checkout, else
+`/usr/share/koprogo-node/sensors`.
 """
 
 from __future__ import annotations
