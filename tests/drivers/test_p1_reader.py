@@ -343,23 +343,31 @@ async def test_every_recording_byte_by_byte_through_a_pty_matches_the_decoder(
         folder = tmp_path / spec
         folder.mkdir()
         pair = start_socat(folder)
-        reader = P1Reader(P1Source(path=str(pair.node), spec=spec, interval_s=0))
-        sink = ListSink()
-        expected = decode_file_bytes(stream, spec)
-        clock = fixed_clock(synchronised=False)  # as STAMP: untrusted
-        task = asyncio.create_task(reader.run(sink, clock))
-        await wait_until(lambda: reader.port_open)
-
-        await asyncio.to_thread(_write_byte_by_byte, pair.meter, stream)
-        wanted = len(expected)
-        await wait_until(lambda: len(sink.readings) + len(sink.rejects) >= wanted, 10)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        stop_socat(pair)
+        try:
+            sink, expected = await _read_through_pty(pair, spec, stream)
+        finally:
+            stop_socat(pair)
 
         got = _summary(sink.readings) + _summary(sink.rejects)
         assert sorted(got, key=repr) == sorted(_summary(expected), key=repr), spec
+
+
+async def _read_through_pty(pair: PtyPair, spec: str, stream: bytes):
+    """Write `stream` a byte at a time into the pty; return what was read."""
+    reader = P1Reader(P1Source(path=str(pair.node), spec=spec, interval_s=0))
+    sink = ListSink()
+    expected = decode_file_bytes(stream, spec)
+    clock = fixed_clock(synchronised=False)  # as STAMP: untrusted
+    task = asyncio.create_task(reader.run(sink, clock))
+    try:
+        await wait_until(lambda: reader.port_open)
+        await asyncio.to_thread(_write_byte_by_byte, pair.meter, stream)
+        wanted = len(expected)
+        await wait_until(lambda: len(sink.readings) + len(sink.rejects) >= wanted, 10)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    return sink, expected
 
 
 def decode_file_bytes(data: bytes, spec: str) -> list:
