@@ -25,7 +25,7 @@ from dsmr_parser.parsers import TelegramParser
 
 from koprogo_node.config.model import P1Source
 from koprogo_node.core.clock import Clock
-from koprogo_node.drivers.p1 import P1Reader
+from koprogo_node.drivers.p1_reader import P1Reader
 from koprogo_node.logs import configure
 from koprogo_node.sim import Building, BuildingSpec, building_frames, encode_telegram
 

@@ -125,7 +125,7 @@ class Node:
 
     async def _read_devices(self, source) -> None:
         """Attach a P1 reader to each terminal a simulated building opens."""
-        from ..drivers.p1 import P1Reader  # dsmr_parser costs ~15 MB: load if used
+        from ..drivers.p1_reader import P1Reader  # dsmr_parser: ~15 MB, load if used
 
         paths = await source.wait_device_paths()
         for key, path in sorted(paths.items()):

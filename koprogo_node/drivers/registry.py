@@ -18,7 +18,7 @@ from .base import Source
 def build_source(config: SourceConfig) -> Source:
     """Instantiate the driver for one configured source."""
     if isinstance(config, P1Source):
-        from .p1 import P1Reader
+        from .p1_reader import P1Reader
 
         return P1Reader(config)
     if isinstance(config, CsvSource):

@@ -17,8 +17,9 @@ from structlog.testing import capture_logs
 from koprogo_node.config.model import P1Source
 from koprogo_node.core.clock import Clock, Stamp
 from koprogo_node.core.readings import Quality, Reading, Reject
-from koprogo_node.drivers.p1 import READ_TIMEOUT_S, SILENT_AFTER_S, P1Decoder, P1Reader
+from koprogo_node.drivers.p1 import P1Decoder
 from koprogo_node.drivers.p1_dialects import detect_spec
+from koprogo_node.drivers.p1_reader import READ_TIMEOUT_S, SILENT_AFTER_S, P1Reader
 from koprogo_node.errors import SensorUnavailable
 
 DATA = Path(__file__).parents[1] / "data" / "dsmr_parser-telegrams"
