@@ -19,7 +19,7 @@ from .. import config as config_mod
 from ..config import DEFAULT_CONFIG_PATH
 from ..errors import ConfigError, KoprogoError
 from ..logs import configure
-from . import ledger_cmds, readings_cmds, sensors_cmds, status_cmds
+from . import keys_cmds, ledger_cmds, readings_cmds, sensors_cmds, status_cmds
 from .common import Context, data_dir_options, fail
 
 EXIT_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE = 1, 2, 3
@@ -170,6 +170,7 @@ cli.add_command(status_cmds.status)
 cli.add_command(readings_cmds.readings)
 cli.add_command(ledger_cmds.ledger)
 cli.add_command(sensors_cmds.sensors)
+cli.add_command(keys_cmds.keys)
 
 
 def main() -> None:

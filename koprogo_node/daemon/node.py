@@ -16,6 +16,7 @@ from ..core.readings import Reading
 from ..drivers.base import Source
 from ..drivers.registry import build_source
 from ..errors import LedgerError, WebUnavailable
+from ..federation.identity import NodeKey
 from ..ledger.stats import IngestStats
 from ..ledger.writer import LedgerWriter
 from .runfile import write_run_file
@@ -42,6 +43,7 @@ class NodeView:
     latest: dict[str, Reading] = field(default_factory=dict)
     sources: dict[str, Source] = field(default_factory=dict)
     started_s: float = field(default_factory=time.time)
+    peer_id: str = ""
 
 
 class Node:
@@ -64,6 +66,7 @@ class Node:
         self.stop_event = asyncio.Event()
         self.view: NodeView | None = None
         self.web_url: str | None = None
+        self.identity: NodeKey | None = None
         self._source_tasks: list[asyncio.Task] = []
 
     async def run(self, duration_s: float | None = None) -> None:
@@ -80,6 +83,7 @@ class Node:
             self.stats,
             self.writer,
             queue,
+            peer_id=self.identity.peer_id,
         )
         writer_task = asyncio.create_task(self.writer.run(queue), name="ledger")
         web_runner = None
@@ -90,7 +94,12 @@ class Node:
             self._install_signals()
             write_run_file(self.data_dir, self.config, self.web_url)
             self.notifier.ready()
-            log.info("node_started", sources=len(self.sources), web=self.web_url)
+            log.info(
+                "node_started",
+                sources=len(self.sources),
+                web=self.web_url,
+                peer_id=self.identity.peer_id,
+            )
             await self._wait(writer_task, duration_s)
         finally:
             await self._shutdown(queue, writer_task, web_runner)
@@ -102,6 +111,8 @@ class Node:
             raise LedgerError(
                 f"cannot use data directory {self.data_dir}: {exc.strerror}"
             ) from exc
+        # Before the ledger opens: a key problem must not leave it open.
+        self.identity = NodeKey.load_or_create(self.data_dir)
         await self.writer.open()
 
     def add_source(self, source: Source) -> None:

@@ -84,6 +84,7 @@ async def _status(request: web.Request) -> web.Response:
         {
             "node": {
                 "building_id": view.config.node.building_id,
+                "peer_id": view.peer_id,
                 "name": view.config.node.name,
                 "uptime_s": round(time.time() - view.started_s, 1),
                 "clock_trusted": view.clock.trusted,

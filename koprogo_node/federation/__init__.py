@@ -1,0 +1,1 @@
+"""Federation between building nodes: identity, envelopes, gossip."""
