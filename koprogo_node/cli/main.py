@@ -19,7 +19,14 @@ from .. import config as config_mod
 from ..config import DEFAULT_CONFIG_PATH
 from ..errors import ConfigError, KoprogoError
 from ..logs import configure
-from . import keys_cmds, ledger_cmds, readings_cmds, sensors_cmds, status_cmds
+from . import (
+    federation_cmds,
+    keys_cmds,
+    ledger_cmds,
+    readings_cmds,
+    sensors_cmds,
+    status_cmds,
+)
 from .common import Context, data_dir_options, fail
 
 EXIT_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE = 1, 2, 3
@@ -171,6 +178,7 @@ cli.add_command(readings_cmds.readings)
 cli.add_command(ledger_cmds.ledger)
 cli.add_command(sensors_cmds.sensors)
 cli.add_command(keys_cmds.keys)
+cli.add_command(federation_cmds.federation)
 
 
 def main() -> None:

@@ -72,9 +72,9 @@ class NodeKey:
         return self.signing_key.sign(message).signature
 
     @classmethod
-    def load_or_create(cls, data_dir: Path) -> NodeKey:
+    def load_or_create(cls, data_dir: Path, filename: str = KEY_FILE) -> NodeKey:
         """Read the key from `data_dir`, making it (mode 0600) on first start."""
-        path = data_dir / KEY_FILE
+        path = data_dir / filename
         try:
             return cls._read(path)
         except FileNotFoundError:
