@@ -92,7 +92,7 @@ def test_cooperative_tools_admit_and_revoke_a_node(tmp_path):
     ]
 
     assert [s.returncode for s in steps] == [0, 0, 0, 2]
-    assert "not an Ed25519 peer id" in steps[3].stderr
+    assert "not-a-peer" in steps[3].stderr and "Traceback" not in steps[3].stderr
     federation = NodeKey.load_or_create(tmp_path / "coop", "federation_key")
     current = roster.read(
         (tmp_path / "coop" / "roster.cbor").read_bytes(), federation.public_key
