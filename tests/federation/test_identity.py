@@ -35,7 +35,7 @@ def test_a_non_ed25519_id_is_refused():
 
 
 def test_key_is_made_once_with_mode_600_and_reused(tmp_path):
-    """First start makes the key file readable by its owner only; later starts reuse it."""
+    """The key file is made once, owner-readable only, then reused."""
     first = NodeKey.load_or_create(tmp_path)
     second = NodeKey.load_or_create(tmp_path)
 
