@@ -33,11 +33,6 @@ class Stamp:
     mono_s: float
 
 
-def corrected_ts(mono_s: float, offset_s: float) -> float:
-    """Return the wall time of a monotonic instant, given the boot's offset."""
-    return mono_s + offset_s
-
-
 class Clock:
     """Wall and monotonic clocks plus a trust probe, injected for tests."""
 

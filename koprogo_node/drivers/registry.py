@@ -2,47 +2,26 @@
 
 from __future__ import annotations
 
-from ..config.model import (
-    CsvSource,
-    GpioPulseSource,
-    ModbusSource,
-    MqttSource,
-    OneWireSource,
-    P1Source,
-    SimulatedSource,
-    SourceConfig,
-)
+import importlib
+
+from ..config.model import SourceConfig
 from .base import Source
+
+# Source type -> (module, class). Modules are imported only when configured:
+# some drivers pull in large libraries (dsmr_parser, pymodbus, paho, gpiozero).
+DRIVERS: dict[str, tuple[str, str]] = {
+    "p1": ("p1_reader", "P1Reader"),
+    "csv": ("csv_replay", "CsvReplay"),
+    "simulated": ("simulated", "SimulatedBuilding"),
+    "modbus": ("modbus", "ModbusPoller"),
+    "mqtt": ("mqtt", "MqttSubscriber"),
+    "gpio_pulse": ("gpio_pulse", "GpioPulseCounter"),
+    "onewire": ("onewire", "OneWireThermometers"),
+}
 
 
 def build_source(config: SourceConfig) -> Source:
     """Instantiate the driver for one configured source."""
-    if isinstance(config, P1Source):
-        from .p1_reader import P1Reader
-
-        return P1Reader(config)
-    if isinstance(config, CsvSource):
-        from .csv_replay import CsvReplay
-
-        return CsvReplay(config)
-    if isinstance(config, SimulatedSource):
-        from .simulated import SimulatedBuilding
-
-        return SimulatedBuilding(config)
-    if isinstance(config, ModbusSource):
-        from .modbus import ModbusPoller
-
-        return ModbusPoller(config)
-    if isinstance(config, MqttSource):
-        from .mqtt import MqttSubscriber
-
-        return MqttSubscriber(config)
-    if isinstance(config, GpioPulseSource):
-        from .gpio_pulse import GpioPulseCounter
-
-        return GpioPulseCounter(config)
-    if isinstance(config, OneWireSource):
-        from .onewire import OneWireThermometers
-
-        return OneWireThermometers(config)
-    raise TypeError(f"no driver for {type(config).__name__}")
+    module_name, class_name = DRIVERS[config.TYPE]
+    module = importlib.import_module(f".{module_name}", __package__)
+    return getattr(module, class_name)(config)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 import aiosqlite
 
 from .chain import ROLLUP_SLOT
@@ -41,11 +39,3 @@ def delete_sql(slot: str, below: int, first_kept_reading: int) -> tuple[str, tup
 def is_pruned(pruned: dict[str, int], slot: str, height: int) -> bool:
     """Whether `slot`'s rows of block `height` were dropped by retention."""
     return height < pruned.get(slot, 0)
-
-
-def first_reading_of(conn: sqlite3.Connection, height: int, fallback: int) -> int:
-    """First reading id of block `height`, or `fallback` past the head."""
-    row = conn.execute(
-        "SELECT first_reading FROM blocks WHERE height = ?", (height,)
-    ).fetchone()
-    return row[0] if row else fallback

@@ -149,12 +149,12 @@ async def _readings(request: web.Request) -> web.Response:
     from_ms = _parse_time(params.get("from"), "from") or to_ms - 86_400_000
     if from_ms >= to_ms or to_ms - from_ms > MAX_RANGE_MS:
         raise BadRequest("from must be before to, and the range at most 400 days")
-    if sensor not in await _in_ledger(request, query.sensor_names):
+    rows = await _in_ledger(request, _known_readings, sensor, from_ms, to_ms, step)
+    if rows is None:
         raise web.HTTPNotFound(
             text=f'{{"error": "unknown sensor {sensor}; see /api/v1/sensors"}}',
             content_type="application/json",
         )
-    rows = await _in_ledger(request, query.readings, sensor, from_ms, to_ms, step)
     return web.json_response(
         {
             "sensor": sensor,
@@ -164,6 +164,13 @@ async def _readings(request: web.Request) -> web.Response:
             "readings": rows,
         }
     )
+
+
+def _known_readings(conn, sensor: str, *args) -> list[dict] | None:
+    """The sensor's readings, or None if the ledger has no such sensor."""
+    if sensor not in query.sensor_names(conn):
+        return None
+    return query.readings(conn, sensor, *args)
 
 
 def _parse_time(text: str | None, name: str) -> int | None:
