@@ -50,3 +50,7 @@ class LedgerCorrupt(LedgerError):
 
 class WebUnavailable(KoprogoError):
     """Raised when the web server cannot bind its configured address."""
+
+
+class FederationUnavailable(KoprogoError):
+    """Raised when gossip cannot listen on its configured address."""

@@ -17,6 +17,15 @@ BUILDING_ID = {
     "pattern": r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?",
     "pattern_doc": "a hostname label: lower-case letters, digits and '-'",
 }
+HEATING_TYPES = (
+    "unknown",
+    "gas",
+    "oil",
+    "heat_network",
+    "heat_pump",
+    "electric",
+    "individual",
+)
 P1_SPECS = (
     "belgium",
     "v5",
@@ -38,6 +47,76 @@ class NodeConfig:
         "unnamed-building", "short id, used as hostname", **BUILDING_ID
     )
     name: str = option("", "human name of the building, shown on the dashboard")
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuildingConfig:
+    """What the building is; only coarse bands of it leave the node."""
+
+    lots: int = option(0, "apartments and other private lots; 0: unknown", min=0)
+    floor_area_m2: float = option(0.0, "heated floor area; 0: unknown", min=0)
+    construction_year: int = option(0, "0: unknown", min=0, max=2100)
+    postcode: str = option(
+        "", "Belgian postcode", pattern=r"([1-9][0-9]{3})?", pattern_doc="4 digits"
+    )
+    heating: str = option(
+        "unknown",
+        "main heating of the building",
+        choices=HEATING_TYPES,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class PrivacyConfig:
+    min_lots: int = option(
+        10, "publish a total only if this many lots add to it", min=2
+    )
+    max_lot_share: float = option(
+        0.15, "and no single lot is above this share of it", min=0.01, max=1.0
+    )
+    lot_pattern: str = option(
+        r"lot\d+",
+        "regex matching the device part of a sensor name that is one lot's meter",
+    )
+    noise_epsilon: float = option(
+        0.0, "Laplace noise per published value; 0: none", min=0
+    )
+    noise_budget_per_day: float = option(
+        10.0, "epsilon that may be spent per day when noise is on", min=0.01
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class FederationConfig:
+    enabled: bool = option(False, "exchange aggregates with other buildings")
+    host: str = option("0.0.0.0", "listen address for gossip (TLS WebSocket)")
+    port: int = option(4610, "listen port for gossip", min=0, max=65535)
+    advertise: tuple[str, ...] = option(
+        (), "wss://host:port addresses others reach us at; empty: derived"
+    )
+    bootstrap: tuple[str, ...] = option((), "wss://host:port peers to dial")
+    lan_discovery: bool = option(True, "find peers on the LAN with zeroconf")
+    federation_key: str = option(
+        "",
+        "hex public key of the federation that signs the roster",
+        pattern=r"([0-9a-f]{64})?",
+        pattern_doc="64 lower-case hex digits",
+    )
+    roster: str = option("roster.cbor", "signed roster, relative to the data dir")
+    publish: tuple[str, ...] = option(
+        ("quarter", "hour", "day"), "aggregate tiers to publish"
+    )
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+
+    def __post_init__(self) -> None:
+        if self.enabled and not self.federation_key:
+            raise ValueError("federation_key is required when federation is enabled")
+        unknown = set(self.publish) - {"quarter", "hour", "day"}
+        if unknown:
+            raise ValueError(
+                f"publish: unknown tier {sorted(unknown)[0]!r};"
+                " allowed: quarter, hour, day"
+            )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -254,6 +333,8 @@ class Config:
     ingest: IngestConfig = field(default_factory=IngestConfig)
     web: WebConfig = field(default_factory=WebConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    building: BuildingConfig = field(default_factory=BuildingConfig)
+    federation: FederationConfig = field(default_factory=FederationConfig)
     sources: tuple[SourceConfig, ...] = ()
 
     def __post_init__(self) -> None:

@@ -26,6 +26,7 @@ class Batch:
     sensor_state: dict[int, tuple] = field(default_factory=dict)
     touched: dict[int, str] = field(default_factory=dict)
     rejects: list[tuple] = field(default_factory=list)
+    aggregates: list[tuple] = field(default_factory=list)  # signed, not chained
     hash: bytes = b""
     digests: bytes = b""
 

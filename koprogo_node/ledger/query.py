@@ -13,6 +13,7 @@ from ..core.channels import SUMMED, family
 from ..core.readings import Quality
 from ..core.rollups import Bucket, Tier
 from ..errors import LedgerCorrupt
+from ..federation.identity import peer_id
 
 STEPS = {"raw": None, "15m": Tier.QUARTER, "1h": Tier.HOUR, "1d": Tier.DAY}
 QUALITY_NAMES = {q.value: q.name.lower() for q in Quality}
@@ -229,3 +230,76 @@ def _names_filter(sensor_names: tuple[str, ...]) -> tuple[str, tuple]:
 def last_reading_id(conn: sqlite3.Connection) -> int:
     """Highest stored reading id."""
     return conn.execute("SELECT coalesce(max(id), 0) FROM readings").fetchone()[0]
+
+
+MAX_BUCKETS_PER_CALL = 96
+
+
+def closed_buckets(
+    conn: sqlite3.Connection, tier: Tier, after: int | None
+) -> list[tuple[int, list[tuple[str, float]], dict[str, str]]]:
+    """Closed buckets of `tier` from `after` on: (start_s, rows, units).
+
+    The newest bucket in the table is left out: a sensor whose next reading
+    has not arrived yet has not closed it. With no `after`, only the newest
+    complete bucket is returned (history is not published backwards).
+    """
+    newest = conn.execute(
+        "SELECT max(start_s) FROM rollups WHERE tier = ?", (int(tier),)
+    ).fetchone()[0]
+    if newest is None:
+        return []
+    low = newest - tier.value if after is None else after
+    rows = conn.execute(
+        "SELECT r.start_s, s.name, r.total, s.unit FROM rollups r"
+        " JOIN sensors s ON s.id = r.sensor"
+        " WHERE r.tier = ? AND r.start_s >= ? AND r.start_s < ?"
+        " ORDER BY r.start_s",
+        (int(tier), low, newest),
+    ).fetchall()
+    buckets: dict[int, tuple[list, dict]] = {}
+    for start_s, name, total, unit in rows:
+        if start_s not in buckets and len(buckets) == MAX_BUCKETS_PER_CALL:
+            break
+        totals, units = buckets.setdefault(start_s, ([], {}))
+        totals.append((name, total))
+        fam = family(name)
+        if fam is not None:
+            units.setdefault(fam, unit)
+    return [(start, totals, units) for start, (totals, units) in buckets.items()]
+
+
+def aggregate_progress(conn: sqlite3.Connection, origin: bytes) -> dict:
+    """Our last sequence number and last published bucket per tier."""
+    seq = conn.execute(
+        "SELECT max(seq) FROM aggregates WHERE origin = ?", (origin,)
+    ).fetchone()[0]
+    buckets = dict(
+        conn.execute(
+            "SELECT tier, max(start_s) FROM aggregates WHERE origin = ? GROUP BY tier",
+            (origin,),
+        )
+    )
+    return {"seq": seq or 0, "buckets": buckets}
+
+
+def aggregates(
+    conn: sqlite3.Connection, tier: Tier, from_s: int, limit: int = 2000
+) -> list[tuple[bytes, int, str]]:
+    """(origin, start_s, body JSON) of stored aggregates, newest first."""
+    return conn.execute(
+        "SELECT origin, start_s, body FROM aggregates"
+        " WHERE tier = ? AND start_s >= ? ORDER BY start_s DESC LIMIT ?",
+        (int(tier), from_s, limit),
+    ).fetchall()
+
+
+def aggregate_origins(conn: sqlite3.Connection) -> dict[str, dict]:
+    """Per origin peer id: messages stored and when the last one arrived."""
+    rows = conn.execute(
+        "SELECT origin, count(*), max(received_ms) FROM aggregates GROUP BY origin"
+    ).fetchall()
+    return {
+        peer_id(origin): {"messages": n, "last_message_s": last / 1000}
+        for origin, n, last in rows
+    }

@@ -6,6 +6,8 @@ own transaction, so a failed one leaves the previous working version.
 Tables whose rows carry a `block` column are chained: each block's header
 holds a digest of its rows in every such table (see chain.py). `sensor_state`
 and `rejects` are operational caches, rebuilt or merely counted, not chained.
+`aggregates` holds signed gossip messages: each row keeps the message's wire
+bytes, whose signature (checked by `ledger verify`) makes an edit evident.
 
 `readings` has no index besides its id: an index on time would cost about a
 third more bytes written per reading on the SD card. Time ranges are found
@@ -109,6 +111,21 @@ MIGRATIONS: tuple[str, ...] = (
         FROM readings r
         JOIN sensors s ON s.id = r.sensor
         LEFT JOIN clock_fixes f ON f.boot = r.boot;
+    """,
+    # 2: aggregates exchanged with other buildings (our own and theirs)
+    """
+    CREATE TABLE aggregates (
+        message_id  BLOB PRIMARY KEY,
+        origin      BLOB NOT NULL,
+        seq         INTEGER NOT NULL,
+        tier        INTEGER NOT NULL,
+        start_s     INTEGER NOT NULL,
+        received_ms INTEGER NOT NULL,
+        body        TEXT NOT NULL,
+        wire        BLOB NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX aggregates_by_bucket ON aggregates (tier, start_s);
+    CREATE INDEX aggregates_by_origin ON aggregates (origin, seq);
     """,
 )
 

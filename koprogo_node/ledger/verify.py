@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 from ..errors import LedgerCorrupt
+from ..federation.envelope import authentic, message_id
 from .anchor import read_anchor
 from .chain import (
     CHAINED,
@@ -77,6 +79,7 @@ def _verify(
 ) -> Verdict:
     pruned = _pruned(conn)
     checks = [lambda: _check_links(headers), lambda: _check_anchor(anchor, headers)]
+    checks.append(lambda: _check_aggregates(conn))
     checks += [
         lambda slot=slot: _check_slot(conn, slot, headers, pruned) for slot in CHAINED
     ]
@@ -200,3 +203,28 @@ def _check_anchor(anchor: tuple[int, str] | None, headers: list[tuple]) -> None:
         )
     if height and headers[height - 1][4].hex() != hash_hex:
         raise _Bad(height, "differs from the head anchor")
+
+
+def _check_aggregates(conn: sqlite3.Connection) -> None:
+    """Each stored gossip message still carries its origin's valid signature."""
+    rows = conn.execute(
+        "SELECT message_id, origin, seq, start_s, body, wire FROM aggregates"
+    )
+    for msg_id, origin, seq, start_s, body, wire in rows:
+        envelope = authentic(wire)
+        if isinstance(envelope, str) or message_id(wire) != msg_id:
+            raise _Bad(None, f"aggregate {msg_id.hex()[:16]} is not authentic")
+        signed = (envelope.origin, envelope.seq, envelope.body)
+        if signed != (origin, seq, _json_or_none(body)) or _start(envelope) != start_s:
+            raise _Bad(None, f"aggregate {msg_id.hex()[:16]} was edited")
+
+
+def _json_or_none(text: str):
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def _start(envelope) -> object:
+    return envelope.body.get("start") if isinstance(envelope.body, dict) else None

@@ -36,6 +36,7 @@ PRUNE_EVERY_S = 3600.0
 REJECTS_ONLY_EVERY_S = 60.0
 YIELD_EVERY_READINGS = 1000
 _OK, _COUNTER = Quality.OK, Kind.COUNTER
+_INSERT_AGGREGATE = "INSERT OR IGNORE INTO aggregates VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 
 
 class LedgerWriter:
@@ -58,6 +59,7 @@ class LedgerWriter:
         self._db: aiosqlite.Connection | None = None
         self._state: LedgerState | None = None
         self._pending: list[Reading] = []
+        self._pending_aggregates: list[tuple] = []
         self._next_prune = 0.0
         self._stopping = False
         self._inflight: asyncio.Task | None = None
@@ -82,13 +84,21 @@ class LedgerWriter:
         """Commit what is pending and close."""
         if self._db is None:
             return
-        if self._pending:
+        if self._pending or self._pending_aggregates:
             await self.flush()
         await self.settle()
         await self._db.close()
         self._db = None
         self._lock.release()
         log.info("ledger_closed", height=self.height)
+
+    def add_aggregates(self, rows: list[tuple]) -> None:
+        """Store signed aggregate messages with the next block.
+
+        Each row is (message_id, origin, seq, tier, start_s, received_ms,
+        body_json, wire); a message already stored is ignored.
+        """
+        self._pending_aggregates.extend(rows)
 
     def last_value(self, sensor: str) -> float | None:
         """The channel's last accepted value (committed, or about to be)."""
@@ -207,7 +217,9 @@ class LedgerWriter:
         self._state.save_channels(batch)
         self._fix_clock(batch, now_s)
         batch.prunes = prunes
+        batch.aggregates, self._pending_aggregates = self._pending_aggregates, []
         chained = batch.readings or batch.events or batch.prunes or batch.sensors
+        chained = chained or batch.aggregates
         # Reject counts alone make a block at most once a minute, so a stream
         # of bad input does not write to the card at every flush.
         if not chained and now_s - self._state.created_ms / 1000 < REJECTS_ONLY_EVERY_S:
@@ -241,6 +253,8 @@ class LedgerWriter:
                 )
             if batch.rejects:
                 await db.executemany(_UPSERT_REJECT, batch.rejects)
+            if batch.aggregates:
+                await db.executemany(_INSERT_AGGREGATE, batch.aggregates)
             await db.execute("COMMIT")
         except BaseException:
             await db.execute("ROLLBACK")

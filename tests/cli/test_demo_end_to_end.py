@@ -83,11 +83,11 @@ def test_every_meter_arrives_through_p1(demo):
     """Each flat's and the common meter's channels were read from their terminals."""
     names = {s["name"] for s in demo["sensors"]["sensors"]}
 
-    for lot in range(1, 11):
+    for lot in range(1, 13):  # the default 12 lots
         assert f"sim.lot{lot:02d}.import_t1" in names
     assert {"sim.common.water", "sim.common.gas", "replay.machine_temperature"} <= names
     p1_sources = [s for s in demo["status"]["sources"] if s["name"].startswith("sim.")]
-    assert len(p1_sources) == 11
+    assert len(p1_sources) == 13
     assert all(s["state"] == "running" for s in p1_sources)
 
 
