@@ -54,3 +54,7 @@ class WebUnavailable(KoprogoError):
 
 class FederationUnavailable(KoprogoError):
     """Raised when gossip cannot listen on its configured address."""
+
+    def __init__(self, message: str, errno: int | None = None) -> None:
+        super().__init__(message)
+        self.errno = errno

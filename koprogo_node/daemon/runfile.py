@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from ..config.model import Config
+from ..files import replace_file
 
 RUN_FILE = "node.json"
 
@@ -25,9 +26,7 @@ def write_run_file(data_dir: Path, config: Config, web_url: str | None) -> None:
         "web_url": web_url,
         "started_s": round(time.time(), 3),
     }
-    tmp = data_dir / (RUN_FILE + ".tmp")
-    tmp.write_text(json.dumps(data))
-    os.replace(tmp, data_dir / RUN_FILE)
+    replace_file(data_dir / RUN_FILE, json.dumps(data))
 
 
 def read_run_file(data_dir: Path) -> dict:

@@ -158,8 +158,8 @@ class PrivacyGate:
         area = self.building.floor_area_m2
         return {
             "unit": unit,
-            "per_lot": round(total / lots, 6) if lots else None,
-            "per_m2": round(total / area, 6) if area else None,
+            "per_lot": _significant(total / lots) if lots else None,
+            "per_m2": _significant(total / area) if area else None,
         }
 
     def _noised(self, fam: str, total: float, start_s: int) -> float | Withheld:
@@ -174,6 +174,11 @@ class PrivacyGate:
         self.budget_spent += epsilon
         scale = self.privacy.max_lot_share * abs(total) / epsilon
         return max(0.0, total + _laplace(self._rng, scale))
+
+
+def _significant(value: float) -> float:
+    """Six significant digits: enough to compare, less to fingerprint."""
+    return float(f"{value:.6g}")
 
 
 def _laplace(rng: random.Random, scale: float) -> float:

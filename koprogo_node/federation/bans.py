@@ -6,8 +6,9 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
+
+from ..files import replace_file
 
 BANS_FILE = "bans.json"
 
@@ -24,10 +25,4 @@ def read_bans(data_dir: Path) -> list[str]:
 def write_bans(data_dir: Path, banned: list[str]) -> None:
     """Replace the ban list atomically; the daemon picks it up within a second."""
     text = json.dumps({"banned": sorted(set(banned))}, indent=1)
-    _replace_bytes(data_dir / BANS_FILE, text.encode())
-
-
-def _replace_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    replace_file(data_dir / BANS_FILE, text.encode())

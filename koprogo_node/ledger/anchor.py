@@ -9,8 +9,9 @@ cut it may lag behind the database (fine) but is never ahead of it.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
+
+from ..files import replace_file
 
 
 def anchor_path(db_path: Path) -> Path:
@@ -20,10 +21,8 @@ def anchor_path(db_path: Path) -> Path:
 
 def write_anchor(db_path: Path, height: int, block_hash: bytes) -> None:
     """Atomically replace the anchor."""
-    path = anchor_path(db_path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps({"height": height, "hash": block_hash.hex()}))
-    os.replace(tmp, path)
+    data = json.dumps({"height": height, "hash": block_hash.hex()})
+    replace_file(anchor_path(db_path), data)
 
 
 def read_anchor(db_path: Path) -> tuple[int, str] | None:

@@ -240,12 +240,20 @@ def closed_buckets(
 ) -> list[tuple[int, list[tuple[str, float]], dict[str, str]]]:
     """Closed buckets of `tier` from `after` on: (start_s, rows, units).
 
-    The newest bucket in the table is left out: a sensor whose next reading
+    Only sensors that add to a building total count. The newest bucket in
+    the table is left out: a sensor whose next reading
     has not arrived yet has not closed it. With no `after`, only the newest
     complete bucket is returned (history is not published backwards).
     """
+    summed = [
+        i
+        for i, name in conn.execute("SELECT id, name FROM sensors")
+        if family(name) in SUMMED
+    ]
+    marks = ",".join("?" * len(summed))
     newest = conn.execute(
-        "SELECT max(start_s) FROM rollups WHERE tier = ?", (int(tier),)
+        f"SELECT max(start_s) FROM rollups WHERE tier = ? AND sensor IN ({marks})",
+        (int(tier), *summed),
     ).fetchone()[0]
     if newest is None:
         return []
@@ -253,9 +261,9 @@ def closed_buckets(
     rows = conn.execute(
         "SELECT r.start_s, s.name, r.total, s.unit FROM rollups r"
         " JOIN sensors s ON s.id = r.sensor"
-        " WHERE r.tier = ? AND r.start_s >= ? AND r.start_s < ?"
-        " ORDER BY r.start_s",
-        (int(tier), low, newest),
+        f" WHERE r.tier = ? AND r.start_s >= ? AND r.start_s < ?"
+        f" AND r.sensor IN ({marks}) ORDER BY r.start_s",
+        (int(tier), low, newest, *summed),
     ).fetchall()
     buckets: dict[int, tuple[list, dict]] = {}
     for start_s, name, total, unit in rows:
