@@ -14,6 +14,7 @@ import asyncio
 import json
 import sqlite3
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
@@ -21,8 +22,10 @@ from pathlib import Path
 import click
 
 from ..config.model import (
+    BuildingConfig,
     Config,
     CsvSource,
+    FederationConfig,
     LedgerConfig,
     LogConfig,
     NodeConfig,
@@ -39,14 +42,37 @@ DEMO_FILE = "demo.json"
 STEP_S = 60.0
 
 
-def demo_config(data_dir: Path, port: int, speed: float, lots: int) -> Config:
+@dataclass(frozen=True)
+class Member:
+    """This demo node's place in a federated demo (see demo_federation.py)."""
+
+    index: int
+    gossip_port: int
+    federation_key: str
+    bootstrap: tuple[str, ...]
+
+
+def demo_config(
+    data_dir: Path, port: int, speed: float, lots: int, member: Member | None = None
+) -> Config:
     """The demo node: simulated building over P1, plus a NAB replay."""
     replay = resources.files("koprogo_node.sim") / "data" / REPLAY_FILE
     start, resume = _timeline(data_dir)
+    index = member.index if member else 0
+    suffix = f"-{index + 1}" if member else ""
     return Config(
         node=NodeConfig(
-            building_id="demo-residence", name="Résidence Démo (simulated building)"
+            building_id=f"demo-residence{suffix}",
+            name=f"Résidence Démo{suffix.replace('-', ' ')} (simulated building)",
         ),
+        building=BuildingConfig(
+            lots=lots,
+            floor_area_m2=78.0 * lots,
+            construction_year=1965 + 10 * index,
+            postcode=("1050", "1180", "1030", "2000", "9000")[index % 5],
+            heating="gas",
+        ),
+        federation=_federation(member),
         time=TimeConfig(trust="always"),
         ledger=LedgerConfig(batch_ms=1000),
         web=WebConfig(host="127.0.0.1", port=port),
@@ -55,6 +81,7 @@ def demo_config(data_dir: Path, port: int, speed: float, lots: int) -> Config:
             SimulatedSource(
                 name="sim",
                 lots=lots,
+                seed=1 + index,
                 speed=speed,
                 step_s=STEP_S,
                 start=start.isoformat(),
@@ -74,6 +101,19 @@ def demo_config(data_dir: Path, port: int, speed: float, lots: int) -> Config:
                 loop=True,
             ),
         ),
+    )
+
+
+def _federation(member: Member | None) -> FederationConfig:
+    if member is None:
+        return FederationConfig()
+    return FederationConfig(
+        enabled=True,
+        host="127.0.0.1",
+        port=member.gossip_port,
+        bootstrap=member.bootstrap,
+        lan_discovery=False,  # demo nodes know each other; stay off the LAN
+        federation_key=member.federation_key,
     )
 
 
@@ -130,10 +170,15 @@ def simulation_clock(start_ts: float, speed: float) -> Clock:
 
 
 def run_demo(
-    data_dir: Path, port: int, speed: float, lots: int, duration: float | None
+    data_dir: Path,
+    port: int,
+    speed: float,
+    lots: int,
+    duration: float | None,
+    member: Member | None = None,
 ) -> None:
     """Run the demo node and print where to look."""
-    cfg = demo_config(data_dir, port, speed, lots)
+    cfg = demo_config(data_dir, port, speed, lots, member)
     configure(cfg.log.level, cfg.log.format)
     from ..daemon.node import Node
 

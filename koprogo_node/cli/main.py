@@ -23,6 +23,7 @@ from . import (
     federation_cmds,
     keys_cmds,
     ledger_cmds,
+    peers_cmds,
     readings_cmds,
     sensors_cmds,
     status_cmds,
@@ -109,23 +110,66 @@ def _run_node(node, duration: float | None) -> None:
 @click.option(
     "--speed",
     type=click.FloatRange(min=0.01, max=100_000),
-    default=1440.0,
-    show_default=True,
-    help="Simulated seconds per real second (1440: a day a minute).",
+    help="Simulated seconds per real second [default: 1440, a day a minute;"
+    " 240 with --nodes, so that several buildings' P1 telegrams fit on two"
+    " cores].",
 )
-@click.option("--lots", type=click.IntRange(1, 200), default=10, show_default=True)
+@click.option(
+    "--lots",
+    type=click.IntRange(1, 200),
+    help="Apartments per building [default: 12; 20 with --nodes]. Below 10,"
+    " the privacy gate withholds every total.",
+)
+@click.option(
+    "--nodes",
+    type=click.IntRange(1, 9),
+    default=1,
+    show_default=True,
+    help="Federated buildings, each a daemon with its page on --port + i.",
+)
+@click.option("--member", type=int, hidden=True)
+@click.option("--gossip-port", type=int, hidden=True)
+@click.option("--federation-key", hidden=True)
+@click.option("--bootstrap", multiple=True, hidden=True)
 def demo(
-    duration: float | None, data_dir: str, port: int, speed: float, lots: int
+    duration: float | None,
+    data_dir: str,
+    port: int,
+    speed: float | None,
+    lots: int | None,
+    nodes: int,
+    **federated,
 ) -> None:
     """Run a simulated building plus a replay of real data, with the dashboard.
 
-    \b
-    Example:
-      koprogo-node demo --duration 60 --port 8080
-    """
-    from .demo import run_demo
+    With --nodes N, runs N federated buildings that exchange their anonymised
+    aggregates; each page shows the others' figures.
 
-    run_demo(Path(data_dir), port, speed, lots, duration)
+    \b
+    Examples:
+      koprogo-node demo --duration 60 --port 8080
+      koprogo-node demo --nodes 3 --port 8080   # pages on 8080, 8081, 8082
+    """
+    if speed is None:
+        speed = 1440.0 if nodes == 1 else 240.0
+    if lots is None:
+        lots = 12 if nodes == 1 else 20
+    if nodes > 1:
+        from .demo_federation import run_federated_demo
+
+        code = run_federated_demo(Path(data_dir), port, speed, lots, duration, nodes)
+        sys.exit(code)
+    from .demo import Member, run_demo
+
+    member = None
+    if federated["member"] is not None:
+        member = Member(
+            federated["member"],
+            federated["gossip_port"],
+            federated["federation_key"],
+            tuple(federated["bootstrap"]),
+        )
+    run_demo(Path(data_dir), port, speed, lots, duration, member)
 
 
 @cli.group("config")
@@ -179,6 +223,7 @@ cli.add_command(ledger_cmds.ledger)
 cli.add_command(sensors_cmds.sensors)
 cli.add_command(keys_cmds.keys)
 cli.add_command(federation_cmds.federation)
+cli.add_command(peers_cmds.peers)
 
 
 def main() -> None:

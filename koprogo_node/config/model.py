@@ -5,6 +5,7 @@ Every key is documented in config/node.example.toml; defaults live here.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -84,6 +85,12 @@ class PrivacyConfig:
     noise_budget_per_day: float = option(
         10.0, "epsilon that may be spent per day when noise is on", min=0.01
     )
+
+    def __post_init__(self) -> None:
+        try:
+            re.compile(self.lot_pattern)
+        except re.error as exc:
+            raise ValueError(f"lot_pattern is not a regular expression: {exc}") from exc
 
 
 @dataclass(frozen=True, kw_only=True)

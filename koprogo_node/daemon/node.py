@@ -7,6 +7,7 @@ import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
 import structlog
 
@@ -15,8 +16,11 @@ from ..core.clock import Clock
 from ..core.readings import Reading
 from ..drivers.base import Source
 from ..drivers.registry import build_source
-from ..errors import LedgerError, WebUnavailable
+from ..errors import FederationUnavailable, LedgerError, WebUnavailable
 from ..federation.identity import NodeKey
+
+if TYPE_CHECKING:
+    from ..federation.service import FederationService
 from ..ledger.stats import IngestStats
 from ..ledger.writer import LedgerWriter
 from .runfile import write_run_file
@@ -44,17 +48,23 @@ class NodeView:
     sources: dict[str, Source] = field(default_factory=dict)
     started_s: float = field(default_factory=time.time)
     peer_id: str = ""
+    federation: FederationService | None = None
 
 
 class Node:
     """Owns every task of the daemon; `run` returns after a clean shutdown."""
 
     def __init__(
-        self, config: Config, data_dir: Path, clock: Clock | None = None
+        self,
+        config: Config,
+        data_dir: Path,
+        clock: Clock | None = None,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
         self.data_dir = data_dir
         self.clock = clock or system_clock(config.time.trust)
+        self.wall = wall  # real time for gossip, even when `clock` is simulated
         self.stats = IngestStats()
         self.writer = LedgerWriter(
             data_dir, config.ledger, self.clock, boot_id(), self.stats
@@ -86,9 +96,10 @@ class Node:
             peer_id=self.identity.peer_id,
         )
         writer_task = asyncio.create_task(self.writer.run(queue), name="ledger")
-        web_runner = None
+        web_runner = federation = None
         try:
             web_runner = await self._start_web()
+            federation = self.view.federation = await self._start_federation()
             for source in self.sources:
                 self.add_source(source)
             self._install_signals()
@@ -102,6 +113,8 @@ class Node:
             )
             await self._wait(writer_task, duration_s)
         finally:
+            if federation is not None:
+                await federation.stop()
             await self._shutdown(queue, writer_task, web_runner)
 
     async def _open_ledger(self) -> None:
@@ -200,6 +213,22 @@ class Node:
                 " (set web.port, or web.enabled = false)"
             ) from exc
         return runner
+
+    async def _start_federation(self) -> FederationService | None:
+        fed = self.config.federation
+        if not fed.enabled:
+            return None
+        from ..federation.service import FederationService
+
+        service = FederationService(
+            self.config, self.data_dir, self.identity, self.writer, self.wall
+        )
+        try:
+            await service.start()
+        except FederationUnavailable:
+            await service.stop()
+            raise
+        return service
 
     def _install_signals(self) -> None:
         loop = asyncio.get_running_loop()

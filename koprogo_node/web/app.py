@@ -16,6 +16,7 @@ from ..core.channels import family
 from ..core.rollups import Tier
 from ..errors import LedgerCorrupt
 from ..ledger import query
+from . import federation_api
 from .page import render_page
 
 log = structlog.get_logger(__name__)
@@ -42,6 +43,7 @@ async def start_web(view, config: WebConfig) -> tuple[web.AppRunner, str]:
             web.get("/api/v1/building", _building),
         ]
     )
+    federation_api.add_routes(app, VIEW, _in_ledger)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.port)

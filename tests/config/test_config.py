@@ -27,6 +27,13 @@ def test_example_file_is_valid():
         ("[nodes]\n", "nodes: unknown key"),
         ("[log]\nlevel = 'loud'\n", "log.level: got 'loud', expected one of"),
         ("[ledger\n", "not valid TOML"),
+        ("[federation]\nenabled = true\n", "federation_key is required"),
+        ("[federation]\npublish = ['week']\n", "unknown tier 'week'"),
+        ("[federation]\nfederation_key = 'AB'\n", "64 lower-case hex digits"),
+        ("[federation.privacy]\nlot_pattern = 'lot['\n", "not a regular expr"),
+        ("[federation.privacy]\nmax_lot_share = 2\n", "must be at most 1"),
+        ("[building]\npostcode = '105'\n", "building.postcode: got '105'"),
+        ("[building]\nheating = 'coal'\n", "building.heating: got 'coal'"),
     ],
 )
 def test_invalid_file_names_key_value_and_allowed(tmp_path, text, message):
