@@ -102,6 +102,7 @@ async def _status(request: web.Request) -> web.Response:
                 "size_bytes": _ledger_bytes(view.db_path),
             },
             "sources": [_source_status(view, h) for h in view.health.values()],
+            "federation": view.federation.summary() if view.federation else None,
         }
     )
 

@@ -81,8 +81,15 @@ def _observe(data, bases):
         wait_until(lambda b=b: _others_with_values(b), 60, f"{b} aggregates")
         for b in bases
     ]
+    status = get_json(f"{bases[0]}/api/v1/status")
     banned = _ban_round_trip(data / "node1", bases[0], ids[1])
-    return {"ids": ids, "meshed": meshed, "neighbours": neighbours, **banned}
+    return {
+        "ids": ids,
+        "meshed": meshed,
+        "neighbours": neighbours,
+        "status": status,
+        **banned,
+    }
 
 
 def _others_with_values(base):
@@ -124,6 +131,16 @@ def test_each_node_stores_the_others_aggregates(federation):
             assert water["per_m2"] == pytest.approx(water["per_lot"] / 78, rel=1e-4)
             assert building["meta"]["lots_band"] == "20-49"
             assert "lot01" not in json.dumps(building)
+
+
+def test_status_counts_what_was_published_and_withheld(federation):
+    """The privacy gate's verdicts are visible: published, withheld by reason."""
+    summary = federation["status"]["federation"]
+
+    assert summary["peer_id"] == federation["ids"][0]
+    assert summary["published"] > 0
+    # Few flats have solar panels: their export never passes the k-threshold.
+    assert summary["withheld"]["electricity_export:too_few_lots"] > 0
 
 
 def test_a_ban_disconnects_and_an_unban_lets_the_peer_back(federation):
