@@ -105,9 +105,19 @@ class _Everyone:
 
 
 def _decode(wire: bytes) -> tuple[dict, bytes, bytes] | str:
-    """Decode the two CBOR layers, checking every field's type."""
+    return decode_signed(wire, _well_formed)
+
+
+def decode_signed(
+    blob: bytes, well_formed: Callable[[Any], bool]
+) -> tuple[dict, bytes, bytes] | str:
+    """Decode CBOR `[encoded, signature]` and the fields inside `encoded`.
+
+    Returns (fields, encoded, signature), or "malformed" when a layer does not
+    decode, `well_formed(fields)` is false, or the encoding is not canonical.
+    """
     try:
-        outer = cbor2.loads(wire)
+        outer = cbor2.loads(blob)
         if not (isinstance(outer, list) and len(outer) == 2):
             return "malformed"
         encoded, signature = outer
@@ -116,7 +126,7 @@ def _decode(wire: bytes) -> tuple[dict, bytes, bytes] | str:
         fields = cbor2.loads(encoded)
     except (cbor2.CBORDecodeError, RecursionError, ValueError, TypeError):
         return "malformed"
-    if not _well_formed(fields) or cbor2.dumps(fields, canonical=True) != encoded:
+    if not well_formed(fields) or cbor2.dumps(fields, canonical=True) != encoded:
         return "malformed"  # also refuses non-canonical encodings
     return fields, encoded, signature
 

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import cbor2
 
+from .envelope import decode_signed
 from .identity import NodeKey, verify
 
 VERSION = 1
@@ -88,20 +89,7 @@ def split_address(address: str) -> tuple[str, int]:
 
 
 def _decode(blob: bytes) -> tuple[dict, bytes, bytes] | str:
-    """Decode the two CBOR layers, checking every field's type."""
-    try:
-        outer = cbor2.loads(blob)
-        if not (isinstance(outer, list) and len(outer) == 2):
-            return "malformed"
-        encoded, signature = outer
-        if not isinstance(encoded, bytes) or not isinstance(signature, bytes):
-            return "malformed"
-        fields = cbor2.loads(encoded)
-    except (cbor2.CBORDecodeError, RecursionError, ValueError, TypeError):
-        return "malformed"
-    if not _well_formed(fields) or cbor2.dumps(fields, canonical=True) != encoded:
-        return "malformed"  # also refuses non-canonical encodings
-    return fields, encoded, signature
+    return decode_signed(blob, _well_formed)
 
 
 def _well_formed(fields: Any) -> bool:

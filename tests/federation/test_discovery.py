@@ -16,14 +16,7 @@ from koprogo_node.federation.discovery import (
 from koprogo_node.federation.identity import NodeKey
 from koprogo_node.federation.transport import Transport
 
-
-async def until(condition, timeout_s: float = 5.0) -> None:
-    """Wait for `condition()` to hold; fail the test after `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
+from .support import until
 
 
 def test_backoff_doubles_up_to_the_cap_and_resets():

@@ -16,6 +16,9 @@ from koprogo_node.ledger.stats import IngestStats
 from koprogo_node.ledger.writer import LedgerWriter
 
 from ..ledger.conftest import FakeClock
+from .support import until
+
+WAIT_S = 15.0
 
 
 class Member:
@@ -63,15 +66,6 @@ class Member:
         await self.writer.close()
 
 
-async def eventually(predicate, timeout_s=15.0):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError("condition not reached in time")
-
-
 @pytest.fixture
 def federation_key(tmp_path):
     return NodeKey.load_or_create(tmp_path, "federation_key")
@@ -108,7 +102,7 @@ async def start_star(hub, spokes, signed):
         spoke.config = _with_bootstrap(spoke.config, hub.address)
         await spoke.start(signed)
     peers = {s.key.peer_id for s in spokes}
-    await eventually(lambda: hub.connected() == peers)
+    await until(lambda: hub.connected() == peers, WAIT_S)
 
 
 async def test_a_revocation_disconnects_and_travels_to_the_others(
@@ -122,8 +116,8 @@ async def test_a_revocation_disconnects_and_travels_to_the_others(
     revoked = roster.revoke(signed, federation_key, b.key.peer_id, time.time())
     (a.dir / "roster.cbor").write_bytes(revoked)
 
-    await eventually(lambda: b.key.peer_id not in a.connected())
-    await eventually(lambda: c.service.roster.current.serial == 4)
+    await until(lambda: b.key.peer_id not in a.connected(), WAIT_S)
+    await until(lambda: c.service.roster.current.serial == 4, WAIT_S)
     assert (c.dir / "roster.cbor").read_bytes() == revoked
     assert b.key.public_key not in c.service.roster
 
@@ -134,12 +128,12 @@ async def test_a_ban_written_by_the_cli_disconnects_the_peer(network, federation
     await start_star(a, [b], admitted(federation_key, a, b))
 
     write_bans(a.dir, [b.key.peer_id])
-    await eventually(lambda: not a.connected())
+    await until(lambda: not a.connected(), WAIT_S)
     entry = next(p for p in a.service.peers() if p["peer_id"] == b.key.peer_id)
     write_bans(a.dir, [])
 
     assert entry["banned"] is True
-    await eventually(lambda: a.connected() == {b.key.peer_id}, timeout_s=30)
+    await until(lambda: a.connected() == {b.key.peer_id}, timeout_s=30)
 
 
 async def test_a_missing_roster_is_a_clear_configuration_error(

@@ -17,6 +17,8 @@ from koprogo_node.federation.transport import (
     Transport,
 )
 
+from .support import until
+
 
 class Node:
     """A transport and everything its callbacks reported."""
@@ -41,15 +43,6 @@ class Node:
     @property
     def address(self) -> str:
         return f"wss://127.0.0.1:{self.transport.port}"
-
-
-async def until(condition, timeout_s: float = 5.0) -> None:
-    """Wait for `condition()` to hold; fail the test after `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
 
 
 @pytest.fixture
