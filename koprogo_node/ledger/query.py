@@ -6,6 +6,7 @@ in a worker thread. Times are Unix milliseconds in and out.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -311,3 +312,18 @@ def aggregate_origins(conn: sqlite3.Connection) -> dict[str, dict]:
         peer_id(origin): {"messages": n, "last_message_s": last / 1000}
         for origin, n, last in rows
     }
+
+
+def events(
+    conn: sqlite3.Connection, kind_prefix: str, after_id: int = 0
+) -> list[tuple[int, int, str, str | None, dict]]:
+    """(id, ts_ms, kind, sensor, detail) of chained events, oldest first."""
+    rows = conn.execute(
+        "SELECT id, ts_ms, kind, sensor, detail FROM events"
+        " WHERE kind LIKE ? AND id > ? ORDER BY id",
+        (kind_prefix.replace("%", "") + "%", after_id),
+    ).fetchall()
+    return [
+        (i, ts, kind, sensor, json.loads(detail))
+        for i, ts, kind, sensor, detail in rows
+    ]

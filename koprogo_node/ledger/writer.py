@@ -60,6 +60,7 @@ class LedgerWriter:
         self._state: LedgerState | None = None
         self._pending: list[Reading] = []
         self._pending_aggregates: list[tuple] = []
+        self._pending_events: list[tuple] = []
         self._next_prune = 0.0
         self._stopping = False
         self._inflight: asyncio.Task | None = None
@@ -84,7 +85,7 @@ class LedgerWriter:
         """Commit what is pending and close."""
         if self._db is None:
             return
-        if self._pending or self._pending_aggregates:
+        if self._pending or self._pending_aggregates or self._pending_events:
             await self.flush()
         await self.settle()
         await self._db.close()
@@ -99,6 +100,14 @@ class LedgerWriter:
         body_json, wire); a message already stored is ignored.
         """
         self._pending_aggregates.extend(rows)
+
+    def record_event(
+        self, kind: str, sensor: str | None, detail: dict, ts_ms: int | None = None
+    ) -> None:
+        """Chain an event (an alert's transition, an admin action) in the next block."""
+        if ts_ms is None:
+            ts_ms = int(self.clock.stamp().ts * 1000)
+        self._pending_events.append((ts_ms, kind, sensor, detail))
 
     def last_value(self, sensor: str) -> float | None:
         """The channel's last accepted value (committed, or about to be)."""
@@ -218,6 +227,9 @@ class LedgerWriter:
         self._fix_clock(batch, now_s)
         batch.prunes = prunes
         batch.aggregates, self._pending_aggregates = self._pending_aggregates, []
+        events, self._pending_events = self._pending_events, []
+        for ts_ms, kind, sensor, detail in events:
+            self._state.add_event(batch, ts_ms, kind, sensor, detail)
         chained = batch.readings or batch.events or batch.prunes or batch.sensors
         chained = chained or batch.aggregates
         # Reject counts alone make a block at most once a minute, so a stream
