@@ -23,6 +23,7 @@ from . import (
     federation_cmds,
     keys_cmds,
     ledger_cmds,
+    models_cmds,
     peers_cmds,
     readings_cmds,
     sensors_cmds,
@@ -224,6 +225,7 @@ cli.add_command(sensors_cmds.sensors)
 cli.add_command(keys_cmds.keys)
 cli.add_command(federation_cmds.federation)
 cli.add_command(peers_cmds.peers)
+cli.add_command(models_cmds.models)
 
 
 def main() -> None:

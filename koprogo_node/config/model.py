@@ -51,6 +51,29 @@ class NodeConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class AlertsConfig:
+    """Leak and anomaly detection, and what an alert is said to cost."""
+
+    enabled: bool = option(True, "run the detectors on the ledger's data")
+    check_every_s: float = option(60.0, "how often the detectors run", min=1)
+    electricity_eur_per_kwh: float = option(0.35, "tariff for cost estimates", min=0)
+    water_eur_per_m3: float = option(5.0, "water and sewerage, per m³", min=0)
+    gas_eur_per_m3: float = option(1.2, "gas, per m³", min=0)
+    heat_eur_per_kwh: float = option(0.15, "district heat, per kWh", min=0)
+    models: bool = option(True, "also run the shipped ONNX models")
+    release_key: str = option(
+        "",
+        "hex Ed25519 key that signs model files; empty: sha256 check only",
+        pattern=r"([0-9a-f]{64})?",
+        pattern_doc="64 lower-case hex digits",
+    )
+    mqtt_topic: str = option(
+        "koprogo/{building_id}/alerts",
+        "topic prefix for alerts on the MQTT sources' brokers; empty: none",
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
 class BuildingConfig:
     """What the building is; only coarse bands of it leave the node."""
 
@@ -341,6 +364,7 @@ class Config:
     web: WebConfig = field(default_factory=WebConfig)
     log: LogConfig = field(default_factory=LogConfig)
     building: BuildingConfig = field(default_factory=BuildingConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
     federation: FederationConfig = field(default_factory=FederationConfig)
     sources: tuple[SourceConfig, ...] = ()
 

@@ -1,0 +1,1 @@
+"""Leak and anomaly detection: rules, models, evaluation."""
