@@ -308,6 +308,6 @@ def _stripped(frame: bytes) -> bytes | None:
         data = cbor2.loads(frame)
     except Exception:
         return None
-    for key in ("m", "fm", "ih"):
+    for key in ("m", "mh", "fm", "ih"):
         data.pop(key, None)
     return cbor2.dumps(data) if data else None

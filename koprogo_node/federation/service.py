@@ -69,6 +69,9 @@ class LiveRoster:
     def __contains__(self, key: object) -> bool:
         return key in self.current
 
+    def __len__(self) -> int:
+        return len(self.current.admitted())  # the router sizes its fan-out on it
+
 
 class FederationService:
     """Runs gossip for one node until `stop()`."""

@@ -7,10 +7,13 @@ router forget things but never grow without limit.
 from __future__ import annotations
 
 import bisect
+import hashlib
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 
-from .wire import MAX_RANGES, Ranges, Summary
+import cbor2
+
+from .wire import FINGERPRINT_BYTES, MAX_HOP, MAX_RANGES, Ranges, Summary
 
 
 class SeenCache:
@@ -148,6 +151,7 @@ class Stored:
     seq: int
     topic: str
     wire: bytes
+    hop: int = MAX_HOP  # hops our copy travelled (0: our own), for IWANT answers
 
 
 class MessageStore:
@@ -158,6 +162,7 @@ class MessageStore:
         self._by_id: OrderedDict[bytes, Stored] = OrderedDict()
         self._by_seq: dict[tuple[bytes, int], bytes] = {}
         self._summary: Summary | None = None
+        self._fingerprint: bytes | None = None
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -172,22 +177,38 @@ class MessageStore:
     def add(self, msg_id: bytes, stored: Stored) -> None:
         self._by_id[msg_id] = stored
         self._by_seq[(stored.origin, stored.seq)] = msg_id
-        self._summary = None
+        self._summary = self._fingerprint = None
         while len(self._by_id) > self._max:
             _, old = self._by_id.popitem(last=False)
             self._by_seq.pop((old.origin, old.seq), None)
 
     def summary(self) -> Summary:
-        """Per origin, the ranges of sequence numbers held (newest ranges)."""
+        """Per origin (sorted), the ranges of sequence numbers held (newest)."""
         if self._summary is None:
             seqs: dict[bytes, list[int]] = {}
             for origin, seq in self._by_seq:
                 seqs.setdefault(origin, []).append(seq)
             self._summary = tuple(
-                (origin, ranges_of(sorted(s))[-MAX_RANGES:])
-                for origin, s in seqs.items()
+                (origin, ranges_of(sorted(seqs[origin]))[-MAX_RANGES:])
+                for origin in sorted(seqs)
             )
         return self._summary
+
+    def fingerprint(self) -> bytes:
+        """The fingerprint of `summary()`, cached until the next `add`."""
+        if self._fingerprint is None:
+            self._fingerprint = fingerprint(self.summary())
+        return self._fingerprint
+
+
+def fingerprint(summary: Summary) -> bytes:
+    """A short hash of a summary: equal hashes mean equal held sets.
+
+    Origins must come sorted (as `MessageStore.summary` gives them), so two
+    nodes holding the same messages compute the same bytes.
+    """
+    canonical = cbor2.dumps([[o, [list(r) for r in rs]] for o, rs in summary])
+    return hashlib.blake2b(canonical, digest_size=FINGERPRINT_BYTES).digest()
 
 
 def ranges_of(seqs: list[int]) -> Ranges:

@@ -4,10 +4,13 @@ Every key is optional; a frame carries whatever the router has for a peer:
 
     "s"  subscriptions   [[topic, subscribed: bool], ...]
     "m"  messages        [envelope wire bytes, ...]   (mesh / publish path)
+    "mh" hop counts      [hops the sender's copy of "m"[i] travelled, ...]
     "ih" IHAVE           [[topic, [message id, ...]], ...]
     "iw" IWANT           [message id, ...]
     "g"  GRAFT           [topic, ...]
     "p"  PRUNE           [[topic, backoff_s: int, [address record, ...]], ...]
+    "yf" fingerprint     [hash of the sender's summary, reply_wanted: bool]
+    "yq" summary wanted  true
     "y"  sync summary    [reply_wanted: bool, [[origin, [[lo, hi], ...]], ...]]
     "f"  fetch request   [[origin, [[lo, hi], ...]], ...]
     "fm" fetched         [envelope wire bytes, ...]   (catch-up answers)
@@ -33,8 +36,10 @@ MAX_RECORD_BYTES = 1024
 MAX_ORIGINS = 10_000
 MAX_RANGES = 64  # per origin
 MAX_SEQ = 2**63 - 1
+MAX_HOP = 255  # also "unknown": a hop count only steers fan-out
 ID_BYTES = 32
 KEY_BYTES = 32
+FINGERPRINT_BYTES = 16
 
 Ranges = tuple[tuple[int, int], ...]
 Summary = tuple[tuple[bytes, Ranges], ...]
@@ -55,10 +60,13 @@ class Frame:
 
     subscribe: tuple[tuple[str, bool], ...] = ()
     messages: tuple[bytes, ...] = ()
+    hops: tuple[int, ...] = ()  # empty, or one per message
     ihave: tuple[tuple[str, tuple[bytes, ...]], ...] = ()
     iwant: tuple[bytes, ...] = ()
     graft: tuple[str, ...] = ()
     prune: tuple[Prune, ...] = ()
+    fingerprint: tuple[bytes, bool] | None = None
+    want_summary: bool = False
     sync: tuple[bool, Summary] | None = None
     fetch: Summary = ()
     fetched: tuple[bytes, ...] = ()
@@ -75,6 +83,8 @@ def encode_frame(frame: Frame) -> bytes:
         out["s"] = [[t, s] for t, s in frame.subscribe]
     if frame.messages:
         out["m"] = list(frame.messages)
+    if frame.hops:
+        out["mh"] = list(frame.hops)
     if frame.ihave:
         out["ih"] = [[t, list(ids)] for t, ids in frame.ihave]
     if frame.iwant:
@@ -83,6 +93,10 @@ def encode_frame(frame: Frame) -> bytes:
         out["g"] = list(frame.graft)
     if frame.prune:
         out["p"] = [[p.topic, p.backoff_s, list(p.records)] for p in frame.prune]
+    if frame.fingerprint is not None:
+        out["yf"] = list(frame.fingerprint)
+    if frame.want_summary:
+        out["yq"] = True
     if frame.sync is not None:
         out["y"] = [frame.sync[0], _summary_out(frame.sync[1])]
     if frame.fetch:
@@ -110,13 +124,17 @@ def decode_frame(data: bytes, max_bytes: int = MAX_FRAME_BYTES) -> Frame | str:
 
 def _frame_of(raw: Any) -> Frame:
     _need(isinstance(raw, dict))
+    messages = _blobs(raw.get("m"), MAX_MESSAGES)
     return Frame(
         subscribe=tuple(_subscription(x) for x in _list(raw.get("s"), MAX_TOPICS)),
-        messages=_blobs(raw.get("m"), MAX_MESSAGES),
+        messages=messages,
+        hops=_hops(raw.get("mh"), len(messages)),
         ihave=tuple(_ihave(x) for x in _list(raw.get("ih"), MAX_TOPICS)),
         iwant=_ids(raw.get("iw")),
         graft=tuple(_topic(x) for x in _list(raw.get("g"), MAX_TOPICS)),
         prune=tuple(_prune(x) for x in _list(raw.get("p"), MAX_TOPICS)),
+        fingerprint=_fingerprint(raw.get("yf")),
+        want_summary=_flag(raw.get("yq")),
         sync=_sync(raw.get("y")),
         fetch=_summary(raw.get("f")),
         fetched=_blobs(raw.get("fm"), MAX_MESSAGES),
@@ -151,6 +169,13 @@ def _blobs(value: Any, cap: int) -> tuple[bytes, ...]:
     return tuple(items)
 
 
+def _hops(value: Any, messages: int) -> tuple[int, ...]:
+    items = _list(value, MAX_MESSAGES)
+    _need(len(items) in (0, messages))
+    _need(all(type(x) is int and 0 <= x <= MAX_HOP for x in items))
+    return tuple(items)
+
+
 def _ids(value: Any) -> tuple[bytes, ...]:
     items = _list(value, MAX_IDS)
     _need(all(isinstance(x, bytes) and len(x) == ID_BYTES for x in items))
@@ -174,6 +199,20 @@ def _prune(value: Any) -> Prune:
     _need(all(len(r) <= MAX_RECORD_BYTES for r in records))
     _need(type(value[1]) is int and 0 <= value[1] <= 86_400)
     return Prune(_topic(value[0]), value[1], records)
+
+
+def _fingerprint(value: Any) -> tuple[bytes, bool] | None:
+    if value is None:
+        return None
+    _need(isinstance(value, list) and len(value) == 2)
+    _need(isinstance(value[0], bytes) and len(value[0]) == FINGERPRINT_BYTES)
+    _need(isinstance(value[1], bool))
+    return value[0], value[1]
+
+
+def _flag(value: Any) -> bool:
+    _need(value is None or isinstance(value, bool))
+    return bool(value)
 
 
 def _sync(value: Any) -> tuple[bool, Summary] | None:

@@ -1,5 +1,7 @@
 """The simulator: real routers on a virtual clock, deterministic per seed."""
 
+import cbor2
+
 from koprogo_node.federation.gossip_sim import SimConfig, Simulation, delivery_report
 
 
@@ -58,7 +60,8 @@ def test_honest_nodes_get_messages_despite_droppers_and_spammers():
 
 
 def test_partition_is_repaired_after_heal_with_little_extra():
-    """Messages missed in a partition arrive soon after the heal, each once."""
+    """Missed messages arrive soon after the heal, each once, and each node
+    reads about one full summary however many links come back."""
     sim = Simulation(SimConfig(nodes=30, seed=6))
     sim.start()
     sim.run_until(sim.now + 5)
@@ -74,6 +77,10 @@ def test_partition_is_repaired_after_heal_with_little_extra():
     ]
     heal_at = sim.now
     fetched_before = sum(r.counters.fetched_sent for r in sim.routers)
+    summaries = []
+    sim.frame_hook = lambda src, dst, frame: summaries.extend(
+        [dst] if "y" in cbor2.loads(frame) else []
+    )
     for a, b in cross:
         sim.connect(a, b)
     sim.run_until(heal_at + 60)
@@ -84,3 +91,5 @@ def test_partition_is_repaired_after_heal_with_little_extra():
     assert len(missing) == 20 * 15
     assert max(late) < 60
     assert fetched <= 1.5 * len(missing)
+    assert len(cross) > 100
+    assert len(summaries) <= 30

@@ -386,6 +386,96 @@ def test_fetch_goes_to_another_peer_after_timeout():
     assert net.routers[2].peer_stats()[KEYS[0].public_key].broken_promises == 1
 
 
+def test_equal_fingerprints_skip_the_summary_exchange():
+    """Peers holding the same messages swap a fingerprint and nothing more."""
+    net = Net(2)
+    net.routers[0] = _holding(0, range(5))
+    net.routers[1] = _holding(1, range(5))
+
+    net.connect(0, 1)
+    net.heartbeats(3)
+    fingerprints = [f.fingerprint for s, d, f in net.sent if f.fingerprint]
+
+    assert len(fingerprints) == 2
+    assert not any(f.want_summary or f.sync or f.fetch for _, _, f in net.sent)
+
+
+def _announce(r: Router, peers, announced: bytes) -> list[int]:
+    """Feed the same fingerprint from each peer; which ones `r` asks detail of."""
+    asked = []
+    for peer in peers:
+        hello(r, peer)
+        frame = encode_frame(Frame(fingerprint=(announced, False)))
+        actions = r.frame_received(KEYS[peer].public_key, frame, NOW)
+        if any(f.want_summary for f in frames_to(actions, KEYS[peer].public_key)):
+            asked.append(peer)
+    return asked
+
+
+def test_detail_is_asked_of_one_peer_at_a_time():
+    """Three peers announce the same new set; only one is asked for detail."""
+    r = router(0)
+
+    asked = _announce(r, [1, 2, 3], bytes(16))
+
+    assert asked == [1]
+
+
+def test_detail_is_asked_of_another_peer_when_the_first_stays_silent():
+    """No summary within the fetch timeout: the next peer is asked."""
+    r = router(0)
+    _announce(r, [1, 2], bytes(16))
+
+    early = r.heartbeat(NOW + 1)
+    late = r.heartbeat(NOW + PARAMS.fetch_timeout_s + 1)
+
+    assert not any(f.want_summary for f in frames_to(early, KEYS[2].public_key))
+    assert any(f.want_summary for f in frames_to(late, KEYS[2].public_key))
+
+
+def test_detail_is_not_asked_again_for_a_set_already_absorbed():
+    """After fetching one peer's set, others announcing it are not asked."""
+    net = Net(4)
+    for n in range(3):
+        net.routers[n] = _holding(n, range(4))
+    net.routers[3].publish(wire(3, 0), NOW)  # so node 3 ends with more
+
+    for n in range(3):  # all three links come up before any frame moves
+        k3, kn = KEYS[3].public_key, KEYS[n].public_key
+        net.act(n, net.routers[n].peer_connected(k3, NOW, True))
+        net.act(3, net.routers[3].peer_connected(kn, NOW, False))
+    net.run()
+    net.heartbeats(8)
+    asked = [d for s, d, f in net.sent if s == 3 and f.want_summary]
+
+    assert len(asked) == 1
+    assert net.routers[3].held()[KEYS[5].public_key] == 3
+
+
+def test_fan_out_is_wide_near_the_origin_and_narrow_further_out():
+    """Hop 1 pushes to every mesh peer, hop 3 to d_eager, hop 6 to nobody."""
+    params = replace(PARAMS, wide_share=0.5)  # 8 peers of a 20-node roster
+    net = Net(9, params)
+    net.connect_all()
+    net.heartbeats(3)
+    r, source = net.routers[0], KEYS[8].public_key
+    mesh = r.mesh(TOPIC) - {source}
+
+    def forwarded(message: bytes, sender_hop: int) -> tuple[int, int]:
+        frame = encode_frame(Frame(messages=(message,), hops=(sender_hop,)))
+        actions = r.frame_received(source, frame, NOW + 4)
+        sent = [decode_frame(a.frame) for a in actions if type(a) is Send]
+        pushes = sum(message in f.messages for f in sent)
+        return pushes, sum(1 for f in sent if f.ihave)
+
+    assert forwarded(wire(7, 0), 0) == (len(mesh), 0)
+    assert forwarded(wire(7, 1), 2) == (
+        params.d_eager,
+        len(mesh) - params.d_eager,
+    )
+    assert forwarded(wire(7, 2), 5) == (0, 0)
+
+
 def test_caches_stay_bounded_under_ten_thousand_spam_messages():
     """Valid floods, invalid floods and IHAVE floods all hit hard caps."""
     params = replace(

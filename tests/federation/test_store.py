@@ -84,3 +84,20 @@ def test_message_cache_gossips_recent_windows_only():
     cache.add("t", b"new")
 
     assert cache.gossip_ids("t") == [b"new"]
+
+
+def test_fingerprint_does_not_depend_on_arrival_order():
+    """Two stores holding the same messages, received in any order, agree."""
+    first, second = MessageStore(10), MessageStore(10)
+    entries = [
+        (bytes([n]) * 32, Stored(bytes([n % 2]) * 32, n, "t", b"")) for n in range(6)
+    ]
+
+    for msg_id, stored in entries:
+        first.add(msg_id, stored)
+    for msg_id, stored in reversed(entries):
+        second.add(msg_id, stored)
+
+    assert first.fingerprint() == second.fingerprint()
+    second.add(bytes(31) + b"\x09", Stored(bytes(32), 9, "t", b""))
+    assert first.fingerprint() != second.fingerprint()
