@@ -60,6 +60,9 @@ class AlertsConfig:
     water_eur_per_m3: float = option(5.0, "water and sewerage, per m³", min=0)
     gas_eur_per_m3: float = option(1.2, "gas, per m³", min=0)
     heat_eur_per_kwh: float = option(0.15, "district heat, per kWh", min=0)
+    water_min_history_days: int = option(
+        14, "days of a water meter's history before its leak rules arm", min=1
+    )
     models: bool = option(True, "also run the shipped ONNX models")
     release_key: str = option(
         "",

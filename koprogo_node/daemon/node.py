@@ -20,6 +20,7 @@ from ..errors import FederationUnavailable, LedgerError, WebUnavailable
 from ..federation.identity import NodeKey
 
 if TYPE_CHECKING:
+    from ..detect.service import DetectionService
     from ..federation.service import FederationService
 from ..ledger.stats import IngestStats
 from ..ledger.writer import LedgerWriter
@@ -49,6 +50,7 @@ class NodeView:
     started_s: float = field(default_factory=time.time)
     peer_id: str = ""
     federation: FederationService | None = None
+    detection: DetectionService | None = None
 
 
 class Node:
@@ -100,6 +102,7 @@ class Node:
         try:
             web_runner = await self._start_web()
             federation = self.view.federation = await self._start_federation()
+            self.view.detection = await self._start_detection()
             for source in self.sources:
                 self.add_source(source)
             self._install_signals()
@@ -214,6 +217,18 @@ class Node:
             ) from exc
         return runner
 
+    async def _start_detection(self) -> DetectionService | None:
+        if not self.config.alerts.enabled:
+            return None
+        from ..detect.service import DetectionService
+
+        service = DetectionService(self.config, self.data_dir, self.writer, self.clock)
+        await service.start()
+        task = asyncio.create_task(service.run(), name="detect")
+        task.add_done_callback(_report_failure)
+        self._source_tasks.append(task)
+        return service
+
     async def _start_federation(self) -> FederationService | None:
         fed = self.config.federation
         if not fed.enabled:
@@ -234,3 +249,12 @@ class Node:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop)
+
+
+def _report_failure(task: asyncio.Task) -> None:
+    """Log a background service that stopped on an error (once, with the cause)."""
+    if not task.cancelled() and task.exception() is not None:
+        error = task.exception()
+        log.error(
+            "service_failed", task=task.get_name(), error=repr(error), exc_info=error
+        )

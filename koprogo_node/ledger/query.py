@@ -327,3 +327,15 @@ def events(
         (i, ts, kind, sensor, json.loads(detail))
         for i, ts, kind, sensor, detail in rows
     ]
+
+
+def rollup_totals(
+    conn: sqlite3.Connection, tier: Tier, from_s: int
+) -> list[tuple[str, str, int, float]]:
+    """(sensor name, unit, start_s, total) of closed buckets from `from_s` on."""
+    return conn.execute(
+        "SELECT s.name, s.unit, r.start_s, r.total FROM rollups r"
+        " JOIN sensors s ON s.id = r.sensor"
+        " WHERE r.tier = ? AND r.start_s >= ? ORDER BY s.name, r.start_s",
+        (int(tier), from_s),
+    ).fetchall()
