@@ -20,6 +20,7 @@ from ..config import DEFAULT_CONFIG_PATH
 from ..errors import ConfigError, KoprogoError
 from ..logs import configure
 from . import (
+    alerts_cmds,
     federation_cmds,
     keys_cmds,
     ledger_cmds,
@@ -226,6 +227,7 @@ cli.add_command(keys_cmds.keys)
 cli.add_command(federation_cmds.federation)
 cli.add_command(peers_cmds.peers)
 cli.add_command(models_cmds.models)
+cli.add_command(alerts_cmds.alerts)
 
 
 def main() -> None:

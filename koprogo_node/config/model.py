@@ -75,6 +75,16 @@ class AlertsConfig:
         "topic prefix for alerts on the MQTT sources' brokers; empty: none",
     )
 
+    def __post_init__(self) -> None:
+        try:
+            topic = self.mqtt_topic.format(building_id="b")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(
+                f"mqtt_topic: only {{building_id}} may be filled in, got {exc}"
+            ) from exc
+        if "+" in topic or "#" in topic:
+            raise ValueError("mqtt_topic: MQTT wildcards + and # are not allowed")
+
 
 @dataclass(frozen=True, kw_only=True)
 class BuildingConfig:

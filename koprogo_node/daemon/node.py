@@ -138,6 +138,12 @@ class Node:
         view.sources[source.name] = source
         if hasattr(source, "observe"):  # publishes the node's readings (MQTT)
             source.observe(view.latest, self.config.node.building_id)
+        topic = self.config.alerts.mqtt_topic
+        if hasattr(source, "observe_alerts") and view.detection and topic:
+            building = self.config.node.building_id
+            source.observe_alerts(
+                view.detection.feed, topic.format(building_id=building)
+            )
         sink = IngestSink(
             view.queue, self.stats, health, view.latest, self.writer.last_value
         )

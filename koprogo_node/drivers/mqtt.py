@@ -11,8 +11,10 @@ back-off. A first connection that fails raises SensorUnavailable.
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import ssl
+import time
 from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
@@ -39,6 +41,7 @@ RECONNECT_MAX_S = 60
 # thread must never wait for a slow sink.
 MAX_PENDING = 10_000
 PUBLISH_EVERY_S = 10.0
+ALERT_POLL_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,12 +75,19 @@ class MqttSubscriber:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._latest: dict[str, Reading] | None = None
         self._node_id = "node"
+        self._alerts: dict[str, dict] | None = None
+        self._alerts_topic = ""
         self.publish_every_s = PUBLISH_EVERY_S
 
     def observe(self, latest: dict[str, Reading], node_id: str) -> None:
         """Give the node's latest readings, for Home Assistant discovery."""
         self._latest = latest
         self._node_id = node_id
+
+    def observe_alerts(self, feed: dict[str, dict], topic: str) -> None:
+        """Give the node's alerts, to publish (retained) under `topic`/<id>."""
+        self._alerts = feed
+        self._alerts_topic = topic.rstrip("/")
 
     async def run(self, sink: Sink, clock: Clock) -> None:
         """Deliver mapped messages into `sink` until cancelled."""
@@ -89,7 +99,7 @@ class MqttSubscriber:
             await asyncio.to_thread(self._connect, client)
             client.loop_start()
             await self._first_link()
-            if self.config.ha_discovery and self._latest is not None:
+            if self._publishes():
                 publisher = asyncio.create_task(self._publish_forever(client))
             while True:
                 item = await self._queue.get()
@@ -105,22 +115,46 @@ class MqttSubscriber:
                 self.connected = False
                 log.info("mqtt_disconnected", source=self.name, reason="stopped")
 
+    def _publishes(self) -> bool:
+        readings = self.config.ha_discovery and self._latest is not None
+        return readings or (self._alerts is not None and bool(self._alerts_topic))
+
     async def _publish_forever(self, client: mqtt.Client) -> None:
-        """Publish discovery configs for new channels and changed values."""
+        """Publish changed alerts at once, readings every `publish_every_s`."""
         announced: set[str] = set()
         sent: dict[str, float] = {}
-        prefix = self.config.discovery_prefix
+        alerts_sent: dict[str, dict] = {}
+        readings_due = 0.0
         while True:
-            for sensor, reading in list(self._latest.items()):
-                if sensor not in announced:
-                    topic, payload = config_message(prefix, self._node_id, reading)
-                    client.publish(topic, payload, qos=QOS, retain=True)
-                    announced.add(sensor)
-                if sent.get(sensor) != reading.value:
-                    topic = state_topic(self._node_id, sensor)
-                    client.publish(topic, repr(reading.value), qos=QOS, retain=True)
-                    sent[sensor] = reading.value
-            await asyncio.sleep(self.publish_every_s)
+            self._publish_alerts(client, alerts_sent)
+            if self.config.ha_discovery and time.monotonic() >= readings_due:
+                readings_due = time.monotonic() + self.publish_every_s
+                self._publish_readings(client, announced, sent)
+            await asyncio.sleep(min(ALERT_POLL_S, self.publish_every_s))
+
+    def _publish_readings(
+        self, client: mqtt.Client, announced: set[str], sent: dict[str, float]
+    ) -> None:
+        """Discovery configs for new channels, and values that changed."""
+        prefix = self.config.discovery_prefix
+        for sensor, reading in list((self._latest or {}).items()):
+            if sensor not in announced:
+                topic, payload = config_message(prefix, self._node_id, reading)
+                client.publish(topic, payload, qos=QOS, retain=True)
+                announced.add(sensor)
+            if sent.get(sensor) != reading.value:
+                topic = state_topic(self._node_id, sensor)
+                client.publish(topic, repr(reading.value), qos=QOS, retain=True)
+                sent[sensor] = reading.value
+
+    def _publish_alerts(self, client: mqtt.Client, sent: dict[str, dict]) -> None:
+        """Each alert's JSON, retained, whenever it changed."""
+        for alert_id, alert in list((self._alerts or {}).items()):
+            if sent.get(alert_id) != alert:
+                payload = json.dumps(alert, sort_keys=True)
+                topic = f"{self._alerts_topic}/{alert_id}"
+                client.publish(topic, payload, qos=QOS, retain=True)
+                sent[alert_id] = alert
 
     def _client(self) -> mqtt.Client:
         """A paho client set up from the configuration (no I/O yet)."""

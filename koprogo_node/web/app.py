@@ -16,7 +16,7 @@ from ..core.channels import family
 from ..core.rollups import Tier
 from ..errors import LedgerCorrupt
 from ..ledger import query
-from . import federation_api
+from . import alerts_api, federation_api
 from .page import render_page
 
 log = structlog.get_logger(__name__)
@@ -44,6 +44,7 @@ async def start_web(view, config: WebConfig) -> tuple[web.AppRunner, str]:
         ]
     )
     federation_api.add_routes(app, VIEW, _in_ledger)
+    alerts_api.add_routes(app, VIEW, _in_ledger)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.port)
