@@ -22,6 +22,7 @@ from pathlib import Path
 import click
 
 from ..config.model import (
+    AlertsConfig,
     BuildingConfig,
     Config,
     CsvSource,
@@ -73,6 +74,9 @@ def demo_config(
             heating="gas",
         ),
         federation=_federation(member),
+        # One simulated day of history arms the water rules, so the leak
+        # (from hour 30) raises its alert after about 72 simulated hours.
+        alerts=AlertsConfig(check_every_s=2.0, water_min_history_days=1),
         time=TimeConfig(trust="always"),
         ledger=LedgerConfig(batch_ms=1000),
         web=WebConfig(host="127.0.0.1", port=port),

@@ -142,7 +142,7 @@ def _water(water: dict) -> str:
     rows = []
     for name, per_size in injected["per_detector"].items():
         cells = [
-            f"{per_size[s]['detected_share']:.0%} / {_h(per_size[s]['median_delay_h'])}"
+            f"{per_size[s]['within_24h_share']:.1%} / {_h(per_size[s]['median_delay_h'])}"
             for s in sizes
         ]
         rows.append([name + _baseline(water, name), *cells])

@@ -149,3 +149,29 @@ def weekday_hour_profile(history: Grid) -> WeekHourProfile:
 def profile_armed(profile: WeekHourProfile) -> bool:
     """True once every weekday-hour has `MIN_PROFILE_WEEKS` samples."""
     return bool(np.min(profile.counts) >= MIN_PROFILE_WEEKS)
+
+
+LEAK_PROBABILITY = 0.9  # the water-leak model's lowest alarm level
+
+
+def day_windows(values: np.ndarray, hours: int) -> np.ndarray:
+    """Every complete window of `hours` consecutive hourly values, hour by hour."""
+    if len(values) < hours:
+        return np.empty((0, hours))
+    windows = np.lib.stride_tricks.sliding_window_view(values, hours)
+    return windows[np.isfinite(windows).all(axis=1)]
+
+
+def model_threshold(history_scores: np.ndarray) -> float | None:
+    """This meter's alarm level for the model, or None if it cannot tell.
+
+    The model was trained on households, whose nights are often at zero. A
+    building's main meter rarely is: on such a meter the model scores most
+    of the leak-free history as a leak, and is switched off for it.
+    """
+    if len(history_scores) < 24:
+        return None
+    usual = float(np.quantile(history_scores, 0.99))
+    if usual >= LEAK_PROBABILITY:
+        return None
+    return max(LEAK_PROBABILITY, min(0.99, usual + 0.05))

@@ -46,6 +46,7 @@ them, the hourly burst rule gives no verdict on a gap.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,9 +58,11 @@ from koprogo_node.detect import baselines
 from koprogo_node.detect.calibrate import (
     WaterSettings,
     calibrate_water,
+    model_threshold,
     span_burst_rule,
     sustained_minimum,
 )
+from koprogo_node.detect.features import LEAK_HOURS, leak_features
 from koprogo_node.detect.inject import Injection, draw_starts, inject_leak
 from koprogo_node.detect.rules import ContinuousFlow, night_run_minimum
 from koprogo_node.detect.series import HOUR_S, Grid, Series, clean, to_grid
@@ -82,6 +85,7 @@ HOURS_PER_MONTH = 730.0
 LEAK_SCENARIOS = ("ACNZ", "AHCW", "AHCWD")
 WELL_OBSERVED = 0.75
 OURS = "night_flow_rules"
+MODEL = "water_leak_model"
 BASELINES = ("never_zero_24h", "rolling_zscore", "seasonal_naive")
 
 FlagFn = Callable[[Grid, int], np.ndarray]
@@ -118,8 +122,40 @@ def _after(flags: np.ndarray, first_cell: int) -> np.ndarray:
     return flags
 
 
+def model_flags(grid: Grid, first_cell: int) -> np.ndarray:
+    """Flags of the water-leak model, at a level calibrated on the meter's past.
+
+    Each cell is scored on the 24 hours ending at it; the alarm level comes
+    from the scores before `first_cell` (as the daemon does), and a meter on
+    which the model cannot tell (it scores its past as leaks) is never flagged.
+    """
+    flags = np.zeros(len(grid.values), dtype=bool)
+    values = grid.values
+    if len(values) < LEAK_HOURS:
+        return flags
+    windows = np.lib.stride_tricks.sliding_window_view(values, LEAK_HOURS)
+    whole = np.isfinite(windows).all(axis=1)
+    scores = np.full(len(windows), np.nan)
+    if whole.any():
+        scores[whole] = _leak_model().score(leak_features(windows[whole]))
+    ends = np.arange(LEAK_HOURS - 1, len(values))
+    past = scores[(ends < first_cell) & np.isfinite(scores)]
+    level = model_threshold(past)
+    if level is not None:
+        flags[ends] = np.nan_to_num(scores, nan=0.0) >= level
+    return _after(flags, first_cell)
+
+
+@functools.cache
+def _leak_model():
+    from .onnx_runner import ModelRunner
+
+    return ModelRunner.from_manifest("water_leak")
+
+
 DETECTORS: dict[str, FlagFn] = {
     OURS: leak_rule_flags,
+    MODEL: model_flags,
     "never_zero_24h": lambda g, first: _after(ContinuousFlow().flags(g), first),
     "rolling_zscore": lambda g, first: _after(
         baselines.rolling_zscore(g.rates_per_hour()), first

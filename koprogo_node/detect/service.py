@@ -8,6 +8,10 @@ meter, off the event loop. Findings still ongoing go to the `AlertBook`,
 whose transitions are chained in the ledger as events, logged, and kept in
 `feed` for the API and the MQTT publisher.
 
+An apartment's own meter (`federation.privacy.lot_pattern`) is checked for
+faults only (a stuck counter); its consumption habits are nobody's business,
+so profile rules run on building and common meters alone.
+
 Rules read local wall-clock time (night hours are Brussels nights): stamps
 are shifted to local time before the rules and back after. Around a change
 to or from summer time an alert's start may be off by an hour.
@@ -16,6 +20,7 @@ to or from summer time an alert's start may be off by an hour.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from dataclasses import replace
 from datetime import datetime
@@ -35,6 +40,8 @@ from .alerts import Alert, AlertBook, AlertError, Tariff
 from .calibrate import (
     WaterSettings,
     calibrate_water,
+    day_windows,
+    model_threshold,
     profile_armed,
     water_rules,
     weekday_hour_profile,
@@ -49,7 +56,6 @@ HISTORY_DAYS = 35
 RECENT_DAYS = 2  # kept out of calibration: longer than every rule's delay
 LITRES = {"m3": 1000.0, "L": 1.0, "l": 1.0}
 ENERGY = ("electricity_import", "gas", "heat")
-LEAK_PROBABILITY = 0.9
 REQUEST_POLL_S = 1.0
 
 
@@ -75,6 +81,7 @@ class DetectionService:
         self.model = None
         self.model_problem: str | None = None
         self.checks = 0
+        self._lot = re.compile(config.federation.privacy.lot_pattern)
         self.failing: str | None = None
 
     async def start(self) -> None:
@@ -128,6 +135,15 @@ class DetectionService:
         self.checks += 1
         return transitions
 
+    def summary(self) -> dict:
+        """Counters for status pages."""
+        return {
+            "checks": self.checks,
+            "active_alerts": len(self.book.open_alerts()),
+            "model": "loaded" if self.model else (self.model_problem or "off"),
+            "failing": self.failing,
+        }
+
     # rules and model
 
     def _run_rules(
@@ -145,7 +161,7 @@ class DetectionService:
         rules = [StuckMeter(window_h=72, unit=grid.unit)] if _moves(history) else []
         if fam == "water":
             rules += water_rules(calibrate_water(history, self.water), self.water)
-        elif fam in ENERGY:
+        elif fam in ENERGY and not self._is_lot(sensor):
             profile = weekday_hour_profile(history)
             if profile_armed(profile):
                 rules.append(ProfileDeviation(profile=profile))
@@ -153,6 +169,11 @@ class DetectionService:
         # problems still going on at its last cell are reported.
         found = [f for rule in rules for f in rule.findings(grid, sensor)]
         return [_to_utc(f) for f in found if _ongoing(f, float(grid.ts[-1]))]
+
+    def _is_lot(self, sensor: str) -> bool:
+        """One apartment's meter: watched for faults, never for its habits."""
+        device = sensor.rsplit(".", 1)[0].rsplit(".", 1)[-1]
+        return bool(self._lot.fullmatch(device))
 
     def _first_open_cell(self, sensor: str, grid: Grid) -> int:
         """Where this meter's oldest open problem starts: calibration stops there,
@@ -169,11 +190,11 @@ class DetectionService:
         from .features import LEAK_HOURS, leak_features
 
         grid = to_grid(_to_local(clean(series)[0]))
-        windows = _day_windows(grid.values, LEAK_HOURS)
+        windows = day_windows(grid.values, LEAK_HOURS)
         if len(windows) <= RECENT_DAYS * 24 or not np.isfinite(windows[-1]).all():
             return []
         scores = await self.model.score_async(leak_features(windows))
-        threshold = _model_threshold(scores[: -RECENT_DAYS * 24])
+        threshold = model_threshold(scores[: -RECENT_DAYS * 24])
         probability = float(scores[-1])
         if threshold is None or probability < threshold:
             return []
@@ -272,29 +293,6 @@ def _hourly_series(db_path: Path, since_s: float) -> dict[str, tuple[str, Series
         unit = "L" if fam == "water" else units[name]
         out[name] = (fam, Series.from_values(ts, values, unit=unit))
     return out
-
-
-def _day_windows(values: np.ndarray, hours: int) -> np.ndarray:
-    """Every complete window of `hours` consecutive hourly values, hour by hour."""
-    if len(values) < hours:
-        return np.empty((0, hours))
-    windows = np.lib.stride_tricks.sliding_window_view(values, hours)
-    return windows[np.isfinite(windows).all(axis=1)]
-
-
-def _model_threshold(history_scores: np.ndarray) -> float | None:
-    """This meter's alarm level for the model, or None if it cannot tell.
-
-    The model was trained on households, whose nights are often at zero. A
-    building's main meter rarely is: on such a meter the model scores most
-    of the leak-free history as a leak, and is switched off for it.
-    """
-    if len(history_scores) < 24:
-        return None
-    usual = float(np.quantile(history_scores, 0.99))
-    if usual >= LEAK_PROBABILITY:
-        return None
-    return max(LEAK_PROBABILITY, min(0.99, usual + 0.05))
 
 
 def _moves(history: Grid) -> bool:

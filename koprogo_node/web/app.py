@@ -104,6 +104,7 @@ async def _status(request: web.Request) -> web.Response:
             },
             "sources": [_source_status(view, h) for h in view.health.values()],
             "federation": view.federation.summary() if view.federation else None,
+            "detection": view.detection.summary() if view.detection else None,
         }
     )
 

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from koprogo_node.detect.eval_water import BASELINES, OURS, SIZES_L_H, evaluate
+from koprogo_node.detect.eval_water import BASELINES, MODEL, OURS, SIZES_L_H, evaluate
 from koprogo_node.detect.water_data import dataset_dir, shared_data_root
 
 ROOT = shared_data_root()
@@ -30,7 +30,7 @@ def test_report_shape_is_json_ready(report):
     json.dumps(result)
     assert 9 == result["meters"]
     assert list(SIZES_L_H) == result["leak_injection"]["sizes_l_per_h"]
-    assert {OURS, *BASELINES} == set(result["leak_injection"]["per_detector"])
+    assert {OURS, MODEL, *BASELINES} == set(result["leak_injection"]["per_detector"])
     assert list(BASELINES) == result["baselines"]
     assert 100 == result["leak_injection"]["per_detector"][OURS]["5"]["injections"]
 
