@@ -15,7 +15,6 @@ at the first flag of a run, then silence for one day (at least one point).
 
 import csv
 import json
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ import numpy as np
 
 from koprogo_node.detect import features
 from koprogo_node.detect.baselines import rolling_zscore, seasonal_naive
+from koprogo_node.detect.datasets import shared_data_root
 from koprogo_node.detect.metrics import (
     WindowCounts,
     count_windows,
@@ -36,7 +36,6 @@ from koprogo_node.detect.metrics import (
 from koprogo_node.detect.models import model_entry
 from koprogo_node.detect.onnx_runner import ModelRunner
 
-DATA_ENV = "KOPROGO_SHARED_DATA"
 MODEL_NAME = "anomaly_mlp"
 DAY_S = 86_400
 CALIBRATION_MARGIN = 1.5
@@ -58,14 +57,6 @@ class Series:
     def day_points(self) -> int:
         """Number of grid points in one day."""
         return max(1, DAY_S // self.step_s)
-
-
-def shared_data_root() -> Path:
-    """Return $KOPROGO_SHARED_DATA or ../shared/data next to the checkout."""
-    override = os.environ.get(DATA_ENV)
-    if override:
-        return Path(override)
-    return Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
 def evaluate(data_root: Path) -> dict:

@@ -10,25 +10,16 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
+from koprogo_node.detect.datasets import shared_data_root
 from koprogo_node.detect.series import Series
 
 DATASET = "water-consumption-henrygustavo"
-SHARED_DATA_ENV = "KOPROGO_SHARED_DATA"
-
-
-def shared_data_root() -> Path:
-    """The shared data folder: `$KOPROGO_SHARED_DATA` or ../shared/data."""
-    override = os.environ.get(SHARED_DATA_ENV)
-    if override:
-        return Path(override)
-    return Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 
 
 def dataset_dir(data_root: Path | None = None) -> Path:
