@@ -46,6 +46,7 @@ from .calibrate import (
     water_rules,
     weekday_hour_profile,
 )
+from .features import LEAK_HOURS, leak_features
 from .rules import Finding, ProfileDeviation, StuckMeter
 from .series import HOUR_S, Grid, Series, clean, to_grid
 
@@ -187,8 +188,6 @@ class DetectionService:
     async def _run_model(
         self, sensor: str, series: Series, now: float
     ) -> list[Finding]:
-        from .features import LEAK_HOURS, leak_features
-
         grid = to_grid(_to_local(clean(series)[0]))
         windows = day_windows(grid.values, LEAK_HOURS)
         if len(windows) <= RECENT_DAYS * 24 or not np.isfinite(windows[-1]).all():
