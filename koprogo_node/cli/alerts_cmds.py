@@ -18,7 +18,7 @@ from ..detect.alerts import Alert, AlertBook, AlertError
 from ..ledger import query
 from ..ledger.lock import holder_pid
 from ..logs import configure
-from .common import Context, data_dir_options, fail, print_json, table
+from .common import Context, data_dir_options, fail, iso, print_json, table
 
 ANSWER_WAIT_S = 10.0
 
@@ -54,7 +54,7 @@ def list_alerts(obj: Context, config_path, data_dir, state, as_json: bool) -> No
             a["id"],
             a["state"],
             a["severity"],
-            time.strftime("%Y-%m-%d %H:%M", time.localtime(a["start_ts"])),
+            iso(int(a["start_ts"] * 1000)),
             _cost(a["estimate"]),
         ]
         for a in found
@@ -90,7 +90,8 @@ def _change(obj: Context, action: str, alert_id: str, note: str) -> None:
     else:
         result = asyncio.run(_directly(obj, action, alert_id, note))
     if not result.get("ok"):
-        fail(result.get("error", "the change was refused"), 1)
+        error = result.get("error", "the change was refused")
+        fail(error, 2 if error.startswith("no alert") else 1)
     changed = result["alert"]
     click.echo(f"{changed['id']} is now {changed['state']}")
 

@@ -38,12 +38,17 @@ def list_models(as_json: bool) -> None:
     found = entries()
     if as_json:
         print_json(found)
-        return
-    rows = [
-        [m["name"], str(m["size"]), m["sha256"][:16], "ok" if m["ok"] else m["problem"]]
-        for m in found
-    ]
-    click.echo(table(rows, ["MODEL", "BYTES", "SHA256", "CHECK"]))
+    else:
+        rows = [
+            [
+                m["name"],
+                str(m["size"]),
+                (m["file_sha256"] or "-")[:16],
+                "ok" if m["ok"] else m["problem"],
+            ]
+            for m in found
+        ]
+        click.echo(table(rows, ["MODEL", "BYTES", "FILE SHA256", "CHECK"]))
     if not all(m["ok"] for m in found):
         raise SystemExit(1)
 
@@ -66,10 +71,14 @@ def evaluate(as_json: bool, seed: int, data_root: Path | None) -> None:
       koprogo-node models eval
       koprogo-node models eval --json | tail -1
     """
-    from ..detect.eval_nab import shared_data_root
+    from ..detect.datasets import shared_data_root
+    from ..detect.onnx_runner import ModelIntegrityError
 
     root = data_root or shared_data_root()
-    result = run_evaluations(root, seed)
+    try:
+        result = run_evaluations(root, seed)
+    except ModelIntegrityError as exc:
+        fail(f"cannot evaluate: {exc}", 1)
     if not as_json:
         click.echo(render(result))
     print_json_line(result)

@@ -59,7 +59,7 @@ def show(obj: Context, peer: str, config_path, data_dir, as_json: bool) -> None:
     _check_peer_id(peer)
     found = [p for p in gather(obj)["peers"] if p["peer_id"] == peer]
     if not found:
-        fail(f"no peer {peer} is known here", 1)
+        fail(f"no peer {peer} is known here", 2)
     if as_json:
         print_json(found[0])
         return
@@ -77,6 +77,8 @@ def ban(obj: Context, peer: str, config_path, data_dir) -> None:
     _check_peer_id(peer)
     write_bans(obj.data_dir(), [*read_bans(obj.data_dir()), peer])
     click.echo(f"banned {peer}{_applied(obj)}")
+    if peer not in {p["peer_id"] for p in gather(obj)["peers"]}:
+        click.echo("note: this node has never heard from that peer", err=True)
 
 
 @peers.command("unban")
@@ -89,7 +91,7 @@ def unban(obj: Context, peer: str, config_path, data_dir) -> None:
     _check_peer_id(peer)
     banned = read_bans(obj.data_dir())
     if peer not in banned:
-        fail(f"{peer} is not banned", 1)
+        fail(f"{peer} is not banned", 2)
     write_bans(obj.data_dir(), [p for p in banned if p != peer])
     click.echo(f"unbanned {peer}{_applied(obj)}")
 

@@ -67,8 +67,8 @@ class AlertsConfig:
     release_key: str = option(
         "",
         "hex Ed25519 key that signs model files; empty: sha256 check only",
-        pattern=r"([0-9a-f]{64})?",
-        pattern_doc="64 lower-case hex digits",
+        pattern=r"([0-9a-fA-F]{64})?",
+        pattern_doc="64 hex digits",
     )
     mqtt_topic: str = option(
         "koprogo/{building_id}/alerts",
@@ -80,10 +80,14 @@ class AlertsConfig:
             topic = self.mqtt_topic.format(building_id="b")
         except (KeyError, IndexError, ValueError) as exc:
             raise ValueError(
-                f"mqtt_topic: only {{building_id}} may be filled in, got {exc}"
+                f"mqtt_topic: got {self.mqtt_topic!r}; only {{building_id}}"
+                " may be filled in"
             ) from exc
         if "+" in topic or "#" in topic:
-            raise ValueError("mqtt_topic: MQTT wildcards + and # are not allowed")
+            raise ValueError(
+                f"mqtt_topic: got {self.mqtt_topic!r}; MQTT wildcards + and #"
+                " are not allowed"
+            )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -126,7 +130,9 @@ class PrivacyConfig:
         try:
             re.compile(self.lot_pattern)
         except re.error as exc:
-            raise ValueError(f"lot_pattern is not a regular expression: {exc}") from exc
+            raise ValueError(
+                f"lot_pattern: {self.lot_pattern!r} is not a regular expression ({exc})"
+            ) from exc
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -142,8 +148,8 @@ class FederationConfig:
     federation_key: str = option(
         "",
         "hex public key of the federation that signs the roster",
-        pattern=r"([0-9a-f]{64})?",
-        pattern_doc="64 lower-case hex digits",
+        pattern=r"([0-9a-fA-F]{64})?",
+        pattern_doc="64 hex digits",
     )
     roster: str = option("roster.cbor", "signed roster, relative to the data dir")
     publish: tuple[str, ...] = option(

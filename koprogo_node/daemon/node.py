@@ -83,6 +83,10 @@ class Node:
 
     async def run(self, duration_s: float | None = None) -> None:
         """Run until SIGTERM/SIGINT, `stop()` or `duration_s` seconds."""
+        if self.config.federation.enabled:  # before anything is opened
+            from ..federation.service import read_roster_file
+
+            read_roster_file(self.config, self.data_dir)
         await self._open_ledger()
         queue: asyncio.Queue[list[Reading] | None] = asyncio.Queue(
             self.config.ingest.queue_size
@@ -219,7 +223,8 @@ class Node:
             reason = exc.strerror or exc
             raise WebUnavailable(
                 f"cannot serve the dashboard on {web.host}:{web.port}: {reason}"
-                " (set web.port, or web.enabled = false)"
+                " (choose another port: web.port, or --port for the demo;"
+                " or set web.enabled = false)"
             ) from exc
         return runner
 

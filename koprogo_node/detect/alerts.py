@@ -2,10 +2,11 @@
 
 `AlertBook` is a pure state machine. Each `feed` gives it the findings seen at
 `now_ts`; it answers with transitions. A problem is keyed by (problem,
-sensor), where rules that see the same problem share it (`PROBLEMS`):
-the first finding opens an alert, later ones only move `last_ts` on (and
-report "updated" when the severity changes), and once no finding has come for
-`hold_off_s` the alert is resolved. A finding after that opens a new alert.
+sensor), where rules that see the same problem share it (`PROBLEMS`). The
+first finding opens an alert; later ones move `last_ts` on and report
+"updated" only when the severity or the loss estimate changes markedly. Once
+no finding has come for `hold_off_s` the alert is resolved; a finding after
+that opens a new alert.
 """
 
 from __future__ import annotations
@@ -100,6 +101,18 @@ def estimate(finding: Finding, tariff: Tariff) -> dict[str, float]:
     return {}
 
 
+RECORD_CHANGE = 0.25  # an estimate moving by more than this is recorded again
+
+
+def _moved(before: Alert, after: Alert) -> bool:
+    """Whether the loss estimate changed enough to be worth a new record."""
+    for key in ("litres_per_hour", "kwh_per_day"):
+        old, new = before.estimate.get(key), after.estimate.get(key)
+        if old is not None and new is not None:
+            return abs(new - old) > RECORD_CHANGE * max(abs(old), 1e-9)
+    return False
+
+
 def _evidence(finding: Finding) -> dict[str, Any]:
     """Expected and observed values as shown to co-owners."""
     return {
@@ -184,7 +197,7 @@ class AlertBook:
                 estimate=estimate(finding, self.tariff),
             )
         )
-        if updated.severity != current.severity:
+        if updated.severity != current.severity or _moved(current, updated):
             return Transition("updated", updated)
         return None
 

@@ -147,7 +147,7 @@ def model_flags(grid: Grid, first_cell: int) -> np.ndarray:
 
 
 @functools.cache
-def _leak_model():
+def _leak_model():  # ModelIntegrityError for a tampered file, once per run
     from .onnx_runner import ModelRunner
 
     return ModelRunner.from_manifest("water_leak")

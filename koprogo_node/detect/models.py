@@ -63,6 +63,7 @@ def _describe(entry: dict[str, Any], directory: Path) -> dict[str, Any]:
         "name": entry.get("name"),
         "file": str(path),
         "sha256": entry.get("sha256"),
+        "file_sha256": file_sha256(path) if path.is_file() else None,
         "size": path.stat().st_size if path.is_file() else None,
         "ok": False,
         "problem": None,

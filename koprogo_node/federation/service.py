@@ -91,7 +91,7 @@ class FederationService:
         self.writer = writer
         self.wall = wall  # envelopes carry real time, even under a fast demo clock
         self.federation_key = bytes.fromhex(fed.federation_key)
-        self.roster = LiveRoster(self._read_roster_file())
+        self.roster = LiveRoster(read_roster_file(config, data_dir))
         self.gate = PrivacyGate(config.building, fed.privacy)
         self.params = RouterParams()
         self.router = Router(
@@ -339,17 +339,6 @@ class FederationService:
         self._file_stamps[str(path)] = stamp
         return True
 
-    def _read_roster_file(self) -> rosters.Roster:
-        path = self.data_dir / self.config.federation.roster
-        try:
-            signed = path.read_bytes()
-        except OSError as exc:
-            raise ConfigError(
-                f"federation is enabled but the roster {path} cannot be read"
-                f" ({exc.strerror}); copy the federation's roster.cbor there"
-            ) from exc
-        return rosters.read(signed, self.federation_key)
-
     # what the API shows
 
     def peers(self) -> list[dict]:
@@ -380,6 +369,19 @@ class FederationService:
             "published": self.published,
             "withheld": dict(sorted(self.withheld.items())),
         }
+
+
+def read_roster_file(config: Config, data_dir: Path) -> rosters.Roster:
+    """The roster in the data directory, verified; ConfigError if unusable."""
+    path = data_dir / config.federation.roster
+    try:
+        signed = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(
+            f"federation is enabled but the roster {path} cannot be read"
+            f" ({exc.strerror}); copy the federation's roster.cbor there"
+        ) from exc
+    return rosters.read(signed, bytes.fromhex(config.federation.federation_key))
 
 
 def _report_failure(task: asyncio.Task) -> None:

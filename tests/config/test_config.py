@@ -29,7 +29,7 @@ def test_example_file_is_valid():
         ("[ledger\n", "not valid TOML"),
         ("[federation]\nenabled = true\n", "federation_key is required"),
         ("[federation]\npublish = ['week']\n", "unknown tier 'week'"),
-        ("[federation]\nfederation_key = 'AB'\n", "64 lower-case hex digits"),
+        ("[federation]\nfederation_key = 'AB'\n", "64 hex digits"),
         ("[federation.privacy]\nlot_pattern = 'lot['\n", "not a regular expr"),
         ("[federation.privacy]\nmax_lot_share = 2\n", "must be at most 1"),
         ("[building]\npostcode = '105'\n", "building.postcode: got '105'"),

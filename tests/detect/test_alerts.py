@@ -134,3 +134,32 @@ def test_from_dict_refuses_unknown_state():
 
     with pytest.raises(AlertError, match="state"):
         Alert.from_dict(data)
+
+
+def test_a_loss_estimate_that_grows_is_recorded_again():
+    """A leak first seen at 17 L/h and then at 50 L/h gives one update."""
+    book = AlertBook()
+    first = book.feed([_water_finding(17.0)], now_ts=1000.0)
+    same = book.feed([_water_finding(18.0)], now_ts=2000.0)
+    grown = book.feed([_water_finding(50.0)], now_ts=3000.0)
+
+    assert [t.event for t in first] == ["opened"]
+    assert same == []
+    assert [t.event for t in grown] == ["updated"]
+    assert grown[0].alert.estimate["litres_per_hour"] == 50.0
+    assert grown[0].alert.id == first[0].alert.id
+
+
+def _water_finding(litres_per_hour):
+    return Finding(
+        kind="sustained_flow",
+        sensor="sim.water",
+        start_ts=0.0,
+        detected_ts=900.0,
+        end_ts=None,
+        expected=15.0,
+        observed=litres_per_hour,
+        unit="L/h",
+        severity="high",
+        litres_per_hour=litres_per_hour,
+    )
