@@ -75,9 +75,10 @@ def ban(obj: Context, peer: str, config_path, data_dir) -> None:
     """Refuse the peer PEER: disconnect it and ignore it until unbanned."""
     obj.override(config_path, data_dir)
     _check_peer_id(peer)
+    known = {p["peer_id"] for p in gather(obj)["peers"]}
     write_bans(obj.data_dir(), [*read_bans(obj.data_dir()), peer])
     click.echo(f"banned {peer}{_applied(obj)}")
-    if peer not in {p["peer_id"] for p in gather(obj)["peers"]}:
+    if peer not in known:
         click.echo("note: this node has never heard from that peer", err=True)
 
 

@@ -94,8 +94,15 @@ def wait_for_event(
     raise AssertionError(f"no {event} in {log_path}: {log_path.read_text()[-2000:]}")
 
 
-def cli(*args, check=False) -> subprocess.CompletedProcess:
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, check=check)
+def cli(*args, check=False, env=None) -> subprocess.CompletedProcess:
+    """Run `koprogo-node ARGS`, with extra environment variables if given."""
+    return subprocess.run(
+        [*CLI, *args],
+        capture_output=True,
+        text=True,
+        check=check,
+        env={**os.environ, **(env or {})},
+    )
 
 
 @pytest.fixture
