@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ from ..sim import BRUSSELS
 REPLAY_FILE = "machine_temperature_system_failure.csv"
 DEMO_FILE = "demo.json"
 STEP_S = 60.0
+DEMO_ADMIN = "demo"
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,7 @@ def demo_config(
         alerts=AlertsConfig(check_every_s=2.0, water_min_history_days=1),
         time=TimeConfig(trust="always"),
         ledger=LedgerConfig(batch_ms=1000),
-        web=WebConfig(host="127.0.0.1", port=port),
+        web=WebConfig(host="127.0.0.1", port=port, anonymous_read=True),
         log=LogConfig(level="info", format="auto"),
         sources=(
             SimulatedSource(
@@ -106,6 +108,22 @@ def demo_config(
             ),
         ),
     )
+
+
+def demo_admin(data_dir: Path) -> str:
+    """Give the demo an admin `demo` with a fresh password; return it."""
+    from ..web.auth import PasswordHasher
+    from ..web.auth.users import Role, UserStore
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    password = secrets.token_urlsafe(12)
+    users = UserStore(data_dir)
+    digest = PasswordHasher().hash_sync(password)
+    if users.get(DEMO_ADMIN) is None:
+        users.add(DEMO_ADMIN, Role.ADMIN, digest)
+    else:
+        users.set_password_hash(DEMO_ADMIN, digest)
+    return password
 
 
 def _federation(member: Member | None) -> FederationConfig:
@@ -190,10 +208,11 @@ def run_demo(
     _remember_start(data_dir, datetime.fromisoformat(building.start))
     resume = datetime.fromisoformat(building.resume)
     node = Node(cfg, data_dir, clock=simulation_clock(resume.timestamp(), speed))
+    password = demo_admin(data_dir)
     click.echo(
         f"koprogo-node demo: {lots} lots on P1, simulated from"
         f" {resume:%Y-%m-%d %H:%M} at {speed:g}x; dashboard http://127.0.0.1:{port}/"
-        f" ; ledger in {data_dir}/",
+        f" ; ledger in {data_dir}/; dashboard admin: demo / {password}",
         err=True,
     )
     asyncio.run(node.run(duration))

@@ -8,9 +8,6 @@ the daemon rereads within a second, so they work either way.
 
 from __future__ import annotations
 
-import json
-import urllib.request
-
 import click
 
 from ..daemon.runfile import read_run_file
@@ -18,7 +15,7 @@ from ..federation.bans import read_bans, write_bans
 from ..federation.identity import KEY_FILE, NodeKey, public_key_of
 from ..ledger import query
 from ..ledger.lock import holder_pid
-from .common import Context, data_dir_options, fail, iso, print_json, table
+from .common import Context, daemon_json, data_dir_options, fail, iso, print_json, table
 
 
 @click.group()
@@ -129,12 +126,7 @@ def _live(obj: Context) -> dict | None:
     recorded = read_run_file(obj.data_dir())
     if holder_pid(obj.data_dir()) is None or not recorded.get("web_url"):
         return None
-    url = recorded["web_url"].rstrip("/") + "/api/v1/peers"
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return json.load(response)
-    except (OSError, ValueError):
-        return None
+    return daemon_json(obj.data_dir(), recorded["web_url"], "/api/v1/peers")
 
 
 def _row(peer: dict) -> list[str]:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.request
 
 import click
 
@@ -12,7 +10,7 @@ from ..daemon.runfile import read_run_file
 from ..daemon.systime import kernel_clock_synchronised
 from ..ledger import query
 from ..ledger.lock import holder_pid
-from .common import Context, data_dir_options, iso, print_json, table
+from .common import Context, daemon_json, data_dir_options, iso, print_json, table
 
 STALE_AFTER_S = 900
 
@@ -56,7 +54,9 @@ def gather(obj: Context) -> dict:
     finally:
         conn.close()
     if pid is not None and recorded.get("web_url"):
-        report["live"] = _live(recorded["web_url"])
+        report["live"] = daemon_json(
+            obj.data_dir(), recorded["web_url"], "/api/v1/status"
+        )
     if report.get("live"):
         trusted = report["live"]["node"]["clock_trusted"]
         report["clock"] = "trusted by the daemon" if trusted else report["clock"]
@@ -87,15 +87,6 @@ def _sensors(conn) -> list[dict]:
         row["age_s"] = None if age is None else round(age, 1)
         row["state"] = "live" if age is not None and age < STALE_AFTER_S else "stale"
     return rows
-
-
-def _live(web_url: str) -> dict | None:
-    try:
-        url = web_url.rstrip("/") + "/api/v1/status"
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return json.load(response)
-    except (OSError, ValueError):
-        return None
 
 
 def render(report: dict) -> str:

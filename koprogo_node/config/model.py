@@ -203,6 +203,12 @@ class WebConfig:
     enabled: bool = option(True, "serve the dashboard and API")
     host: str = option("127.0.0.1", "listen address")
     port: int = option(8080, "listen port", min=0, max=65535)
+    anonymous_read: bool = option(
+        False, "let anyone who reaches the port read the dashboard and GET API"
+    )
+    secure_cookies: bool = option(
+        False, "always mark the session cookie Secure (behind an HTTPS proxy)"
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -215,6 +216,17 @@ class Node:
         if not self.config.web.enabled:
             return None
         from ..web.app import start_web
+        from ..web.auth import ensure_setup_code
+
+        code = ensure_setup_code(self.data_dir)
+        if code is not None:  # no admin yet: the only way to make the first one
+            print(
+                f"koprogo-node: no dashboard admin yet. One-time setup code: {code}"
+                " (enter it on the dashboard's first page)",
+                file=sys.stderr,
+                flush=True,
+            )
+            log.info("setup_code_printed")
 
         try:
             runner, self.web_url = await start_web(self.view, self.config.web)

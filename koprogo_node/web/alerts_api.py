@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 from aiohttp import web
 
 from ..detect import alert_log
 from ..ledger import query
 
 STATES = ("active", "open", "acknowledged", "resolved")
+ACTIONS = {"ack": "acknowledge", "resolve": "resolve"}
 
 
 def add_routes(app: web.Application, view_key: web.AppKey, in_ledger) -> None:
@@ -38,9 +41,47 @@ def add_routes(app: web.Application, view_key: web.AppKey, in_ledger) -> None:
             stored.update(detection.feed)
         return stored
 
+    async def change(request: web.Request) -> web.Response:
+        detection = request.app[view_key].detection
+        if detection is None:
+            return web.json_response({"error": "detection is off"}, status=503)
+        body = await _json_body(request)
+        action = ACTIONS[request.match_info["action"]]
+        result = detection.apply(
+            {
+                "action": action,
+                "id": request.match_info["alert_id"],
+                "note": body.get("note", ""),
+            }
+        )
+        if not result["ok"]:
+            status = 404 if result["error"].startswith("no alert") else 409
+            return web.json_response({"error": result["error"]}, status=status)
+        return web.json_response(result["alert"])
+
     app.add_routes(
         [
             web.get("/api/v1/alerts", alerts),
             web.get("/api/v1/alerts/{alert_id}", alert),
+            web.post("/api/v1/alerts/{alert_id}/{action:ack|resolve}", change),
         ]
+    )
+
+
+async def _json_body(request: web.Request) -> dict:
+    """The request's JSON object, or {} when it has no body."""
+    if not request.can_read_body:
+        return {}
+    try:
+        body = await request.json()
+    except ValueError:
+        raise _bad_request("the body is not JSON") from None
+    if not isinstance(body, dict) or not isinstance(body.get("note", ""), str):
+        raise _bad_request('expected {"note": string}')
+    return body
+
+
+def _bad_request(message: str) -> web.HTTPBadRequest:
+    return web.HTTPBadRequest(
+        text=json.dumps({"error": message}), content_type="application/json"
     )

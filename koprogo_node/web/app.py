@@ -17,11 +17,21 @@ from ..core.rollups import Tier
 from ..errors import LedgerCorrupt
 from ..ledger import query
 from . import alerts_api, federation_api
+from .auth import AUTH, PUBLIC, ROUTE_ROLES, AuthSettings, Role, auth_middleware
+from .auth import add_routes as add_auth_routes
+from .local_token import write_local_token
 from .page import render_page
 
 log = structlog.get_logger(__name__)
 
 VIEW = web.AppKey("view", object)
+# With `web.anonymous_read`, every GET is open except accounts and tokens.
+OPEN_READS = (
+    ("GET", "/api/v1/users*", Role.ADMIN),
+    ("GET", "/api/v1/tokens*", Role.ADMIN),
+    ("GET", "/api/v1/session", Role.COOWNER),
+    ("GET", "*", PUBLIC),
+)
 MAX_RANGE_MS = 400 * 86_400_000
 
 
@@ -31,8 +41,10 @@ class BadRequest(ValueError):
 
 async def start_web(view, config: WebConfig) -> tuple[web.AppRunner, str]:
     """Serve the app; return the runner and the URL actually bound."""
-    app = web.Application(middlewares=[_json_errors])
+    rules = (*OPEN_READS, *ROUTE_ROLES) if config.anonymous_read else ROUTE_ROLES
+    app = web.Application(middlewares=[_json_errors, auth_middleware(rules)])
     app[VIEW] = view
+    add_auth_routes(app, VIEW, AuthSettings(secure_cookies=config.secure_cookies))
     app.add_routes(
         [
             web.get("/", _page),
@@ -45,6 +57,7 @@ async def start_web(view, config: WebConfig) -> tuple[web.AppRunner, str]:
     )
     federation_api.add_routes(app, VIEW, _in_ledger)
     alerts_api.add_routes(app, VIEW, _in_ledger)
+    write_local_token(app[AUTH].tokens, view.data_dir)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.port)

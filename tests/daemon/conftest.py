@@ -39,6 +39,7 @@ batch_ms = 200
 level = "debug"
 format = "json"
 [web]
+anonymous_read = true
 enabled = {str(web).lower()}
 port = {free_port()}
 [[sources]]

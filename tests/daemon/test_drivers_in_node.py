@@ -18,6 +18,7 @@ trust = "always"
 batch_ms = 200
 [web]
 port = {web_port}
+anonymous_read = true
 [log]
 format = "json"
 """

@@ -28,6 +28,7 @@ batch_ms = 300
 format = "json"
 [web]
 port = {web_port}
+anonymous_read = true
 [alerts]
 check_every_s = 1.0
 water_min_history_days = 1
