@@ -1,4 +1,4 @@
-"""`/api/v1/alerts`: alerts as the ledger records them (read-only here)."""
+"""`/api/v1/alerts`: alerts as the ledger records them; admins ack or resolve."""
 
 from __future__ import annotations
 
