@@ -91,6 +91,18 @@ class AlertsConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class WebhooksConfig:
+    """Where alert transitions are POSTed, signed with HMAC-SHA256."""
+
+    urls: tuple[str, ...] = option((), "http(s) URLs to POST each alert change to")
+    secret: str = option("", "shared secret for the X-Koprogo-Signature header")
+
+    def __post_init__(self) -> None:
+        if self.urls and not self.secret:
+            raise ValueError("secret is required when urls are set")
+
+
+@dataclass(frozen=True, kw_only=True)
 class BuildingConfig:
     """What the building is; only coarse bands of it leave the node."""
 
@@ -390,6 +402,7 @@ class Config:
     log: LogConfig = field(default_factory=LogConfig)
     building: BuildingConfig = field(default_factory=BuildingConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
     federation: FederationConfig = field(default_factory=FederationConfig)
     sources: tuple[SourceConfig, ...] = ()
 

@@ -247,10 +247,31 @@ class Node:
 
         service = DetectionService(self.config, self.data_dir, self.writer, self.clock)
         await service.start()
+        service.on_change = self._start_webhooks()
         task = asyncio.create_task(service.run(), name="detect")
         task.add_done_callback(_report_failure)
         self._source_tasks.append(task)
         return service
+
+    def _start_webhooks(self) -> Callable[[str, dict], None] | None:
+        """Deliver alert changes to the configured webhooks; return the feeder."""
+        hooks = self.config.webhooks
+        if not hooks.urls:
+            return None
+        from ..web.webhooks import Outbox, WebhookSender
+
+        sender = WebhookSender(
+            Outbox(self.data_dir / "webhooks.db"), hooks.urls, hooks.secret
+        )
+        task = asyncio.create_task(sender.run(), name="webhooks")
+        task.add_done_callback(_report_failure)
+        self._source_tasks.append(task)
+
+        def feed(kind: str, alert: dict) -> None:
+            event = {"event": kind, "alert": alert}
+            asyncio.get_running_loop().create_task(sender.enqueue(event))
+
+        return feed
 
     async def _start_federation(self) -> FederationService | None:
         fed = self.config.federation

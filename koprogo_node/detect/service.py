@@ -25,6 +25,7 @@ import time
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
+from typing import Callable
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -82,6 +83,7 @@ class DetectionService:
         self.model = None
         self.model_problem: str | None = None
         self.checks = 0
+        self.on_change: Callable[[str, dict], None] | None = None  # webhooks
         self._lot = re.compile(config.federation.privacy.lot_pattern)
         self.failing: str | None = None
 
@@ -253,6 +255,8 @@ class DetectionService:
         detail = alert.as_dict()
         self.writer.record_event(kind, alert.sensor, detail)
         self.feed[alert.id] = detail
+        if self.on_change is not None:
+            self.on_change(kind, detail)
         log.info(
             kind,
             alert=alert.id,

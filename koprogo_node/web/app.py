@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -16,7 +17,7 @@ from ..core.channels import family
 from ..core.rollups import Tier
 from ..errors import LedgerCorrupt
 from ..ledger import query
-from . import alerts_api, federation_api
+from . import alerts_api, federation_api, metrics, openapi
 from .auth import AUTH, PUBLIC, ROUTE_ROLES, AuthSettings, Role, auth_middleware
 from .auth import add_routes as add_auth_routes
 from .local_token import write_local_token
@@ -57,6 +58,8 @@ async def start_web(view, config: WebConfig) -> tuple[web.AppRunner, str]:
     )
     federation_api.add_routes(app, VIEW, _in_ledger)
     alerts_api.add_routes(app, VIEW, _in_ledger)
+    openapi.add_routes(app)
+    metrics.add_routes(app, VIEW)
     write_local_token(app[AUTH].tokens, view.data_dir)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -163,16 +166,16 @@ async def _readings(request: web.Request) -> web.Response:
     if step not in query.STEPS:
         raise BadRequest(f"step must be one of {', '.join(query.STEPS)}, got {step!r}")
     now_ms = int(request.app[VIEW].clock.stamp().ts * 1000)
-    to_ms = _parse_time(params.get("to"), "to") or now_ms + 1
-    from_ms = _parse_time(params.get("from"), "from") or to_ms - 86_400_000
+    to_ms = _parse_time(params.get("to"), "to")
+    to_ms = now_ms + 1 if to_ms is None else to_ms
+    from_ms = _parse_time(params.get("from"), "from")
+    from_ms = to_ms - 86_400_000 if from_ms is None else from_ms
     if from_ms >= to_ms or to_ms - from_ms > MAX_RANGE_MS:
         raise BadRequest("from must be before to, and the range at most 400 days")
     rows = await _in_ledger(request, _known_readings, sensor, from_ms, to_ms, step)
     if rows is None:
-        raise web.HTTPNotFound(
-            text=f'{{"error": "unknown sensor {sensor}; see /api/v1/sensors"}}',
-            content_type="application/json",
-        )
+        error = {"error": f"unknown sensor {sensor}; see /api/v1/sensors"}
+        raise web.HTTPNotFound(text=json.dumps(error), content_type="application/json")
     return web.json_response(
         {
             "sensor": sensor,
@@ -195,19 +198,20 @@ def _parse_time(text: str | None, name: str) -> int | None:
     """Accept Unix seconds or ISO 8601 (naive means UTC); return milliseconds."""
     if not text:
         return None
+    problem = BadRequest(f"{name} must be Unix seconds or ISO 8601, got {text!r}")
     try:
         return int(float(text) * 1000)
+    except OverflowError:  # inf, 1e400: a number, but no time
+        raise problem from None
     except ValueError:
         pass
     try:
         moment = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise BadRequest(
-            f"{name} must be Unix seconds or ISO 8601, got {text!r}"
-        ) from exc
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return int(moment.timestamp() * 1000)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        return int(moment.timestamp() * 1000)
+    except (ValueError, OverflowError):
+        raise problem from None
 
 
 async def _building(request: web.Request) -> web.Response:

@@ -1,6 +1,10 @@
 """A real daemon finds the simulated building's leak: ledger, API, CLI, MQTT."""
 
+import hashlib
+import hmac
+import http.server
 import json
+import threading
 import time
 import urllib.request
 
@@ -16,7 +20,25 @@ SPEED = 7200.0  # two simulated hours per second
 LEAK_START_H = 30.0
 
 
-def node_config(path, broker_port, web_port):
+SECRET = "hook-secret-for-tests"
+
+
+class Receiver(http.server.BaseHTTPRequestHandler):
+    """Records each webhook POST: (signature header, body)."""
+
+    received: list = []
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        Receiver.received.append((self.headers["X-Koprogo-Signature"], body))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def node_config(path, broker_port, web_port, hook_port):
     path.write_text(f"""
 [node]
 building_id = "leaky"
@@ -29,6 +51,9 @@ format = "json"
 [web]
 port = {web_port}
 anonymous_read = true
+[webhooks]
+urls = ["http://127.0.0.1:{hook_port}/hook"]
+secret = "{SECRET}"
 [alerts]
 check_every_s = 1.0
 water_min_history_days = 1
@@ -84,7 +109,9 @@ def leaking(tmp_path_factory, broker):
     """The daemon, run until its leak alert is open, then acknowledged."""
     root = tmp_path_factory.mktemp("leak")
     web_port = free_port()
-    config = node_config(root / "node.toml", broker.port, web_port)
+    hooks = http.server.HTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=hooks.serve_forever, daemon=True).start()
+    config = node_config(root / "node.toml", broker.port, web_port, hooks.server_port)
     data, log_path = root / "data", root / "node.log"
     proc = start_node(config, data, log_path)
     base = f"http://127.0.0.1:{web_port}"
@@ -103,9 +130,11 @@ def leaking(tmp_path_factory, broker):
             str(data),
         )
         after = get_json(f"{base}/api/v1/alerts/{opened['alert']}")
+        time.sleep(2)  # the sender wakes on each change
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+        hooks.shutdown()
     return {
         "opened": opened,
         "active": active,
@@ -114,6 +143,7 @@ def leaking(tmp_path_factory, broker):
         "acked": acked,
         "after": after,
         "data": data,
+        "hooks": list(Receiver.received),
     }
 
 
@@ -154,3 +184,15 @@ def test_ack_goes_through_the_running_daemon_into_the_ledger(leaking):
     stored = {a["id"]: a for a in json.loads(listed.stdout)}
     assert stored[leaking["opened"]["alert"]]["state"] == "acknowledged"
     assert cli("ledger", "verify", "--data-dir", str(leaking["data"])).returncode == 0
+
+
+def test_each_alert_change_reaches_the_webhook_signed(leaking):
+    """The opening and the acknowledgement are POSTed with a valid HMAC."""
+    events = []
+    for signature, body in leaking["hooks"]:
+        expected = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+        assert signature == f"sha256={expected}"
+        events.append(json.loads(body)["event"])
+
+    assert events[0] == "alert_opened"
+    assert "alert_acknowledged" in events
