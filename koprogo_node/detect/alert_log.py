@@ -1,9 +1,9 @@
 """Alerts as the ledger keeps them, and requests to change them.
 
 Every alert transition is a chained ledger event (`alert_opened`,
-`alert_updated`, `alert_acknowledged`, `alert_resolved`) whose detail is the
-alert's whole JSON form, so the latest event per id is its current state and
-the history cannot be edited unnoticed.
+`alert_updated`, `alert_acknowledged`, `alert_resolved`, `alert_noted`) whose
+detail is the alert's whole JSON form, so the latest event per id is its
+current state and the history cannot be edited unnoticed.
 
 A person acknowledges or resolves an alert with the CLI. While the daemon
 runs, only it may write the ledger, so the CLI drops a request file in
@@ -23,7 +23,7 @@ from ..files import replace_file
 
 EVENT_PREFIX = "alert_"
 REQUESTS_DIR = "alert-requests"
-ACTIONS = ("acknowledge", "resolve")
+ACTIONS = ("acknowledge", "resolve", "note")
 
 
 def fold(events: list[tuple]) -> dict[str, dict]:

@@ -11,6 +11,7 @@ that opens a new alert.
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -64,17 +65,19 @@ class Alert:
     estimate: dict[str, float]
     state: str = OPEN
     note: str = ""
+    # What people wrote about it: {"ts", "by", "text"}, oldest first.
+    notes: tuple[dict[str, Any], ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         """Return the stable JSON form."""
-        return asdict(self)
+        return {**asdict(self), "notes": [dict(n) for n in self.notes]}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Alert:
         """Rebuild an alert from `as_dict` output."""
         if data.get("state") not in STATES:
             raise AlertError(f"alert state must be one of {STATES}, got {data!r}")
-        return cls(**data)
+        return cls(**{**data, "notes": tuple(data.get("notes", ()))})
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,14 @@ class Transition:
 
     event: str
     alert: Alert
+
+
+def _with_note(alert: Alert, note: str, by: str) -> Alert:
+    """The alert with `note` appended (and kept as the latest), if any."""
+    if not note.strip():
+        return alert
+    entry = {"ts": round(time.time(), 3), "by": by, "text": note.strip()}
+    return replace(alert, note=note.strip(), notes=(*alert.notes, entry))
 
 
 def estimate(finding: Finding, tariff: Tariff) -> dict[str, float]:
@@ -151,20 +162,28 @@ class AlertBook:
         """Alerts not yet resolved."""
         return [self.alerts[alert_id] for alert_id in self._active.values()]
 
-    def acknowledge(self, alert_id: str, note: str = "") -> Alert:
+    def acknowledge(self, alert_id: str, note: str = "", by: str = "") -> Alert:
         """Mark an open alert as seen by a person."""
         alert = self._get(alert_id)
         if alert.state != OPEN:
             raise AlertError(f"alert {alert_id} is {alert.state}, only open ones ack")
-        return self._store(replace(alert, state=ACKNOWLEDGED, note=note))
+        alert = _with_note(alert, note, by)
+        return self._store(replace(alert, state=ACKNOWLEDGED))
 
-    def resolve(self, alert_id: str, note: str = "") -> Alert:
+    def resolve(self, alert_id: str, note: str = "", by: str = "") -> Alert:
         """Close an alert by hand, for instance after a repair."""
         alert = self._get(alert_id)
         if alert.state == RESOLVED:
             raise AlertError(f"alert {alert_id} is already resolved")
         del self._active[(problem_of(alert.kind), alert.sensor)]
-        return self._store(replace(alert, state=RESOLVED, note=note))
+        alert = _with_note(alert, note, by)
+        return self._store(replace(alert, state=RESOLVED))
+
+    def add_note(self, alert_id: str, note: str, by: str = "") -> Alert:
+        """Keep what a person wrote about an alert, in any state."""
+        if not note.strip():
+            raise AlertError("a note needs some text")
+        return self._store(_with_note(self._get(alert_id), note, by))
 
     def _get(self, alert_id: str) -> Alert:
         """Return an alert by id, or raise AlertError."""

@@ -237,18 +237,22 @@ class DetectionService:
             alert_log.answer(path, self.apply(request))
 
     def apply(self, request: dict) -> dict:
-        """Acknowledge or resolve an alert on a person's request."""
-        action, alert_id = request.get("action"), request.get("id")
+        """Acknowledge, resolve or annotate an alert on a person's request."""
+        action, alert_id = request.get("action"), str(request.get("id"))
         note = str(request.get("note") or "")[:500]
-        if action not in alert_log.ACTIONS:
+        by = str(request.get("by") or "")[:64]
+        change = {
+            "acknowledge": self.book.acknowledge,
+            "resolve": self.book.resolve,
+            "note": self.book.add_note,
+        }.get(action)
+        if change is None:
             return {"ok": False, "error": f"unknown action {action!r}"}
         try:
-            change = self.book.acknowledge if action == "acknowledge" else None
-            alert = (change or self.book.resolve)(str(alert_id), note)
+            alert = change(alert_id, note, by)
         except AlertError as exc:
             return {"ok": False, "error": str(exc)}
-        event = "acknowledged" if action == "acknowledge" else "resolved"
-        self._record(f"alert_{event}", alert)
+        self._record(RECORDED_AS[action], alert)
         return {"ok": True, "alert": alert.as_dict()}
 
     def _record(self, kind: str, alert: Alert) -> None:
@@ -264,6 +268,13 @@ class DetectionService:
             state=alert.state,
             **alert.estimate,
         )
+
+
+RECORDED_AS = {
+    "acknowledge": "alert_acknowledged",
+    "resolve": "alert_resolved",
+    "note": "alert_noted",
+}
 
 
 def _stored_alerts(db_path: Path) -> dict[str, dict]:

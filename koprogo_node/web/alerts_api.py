@@ -1,4 +1,5 @@
-"""`/api/v1/alerts`: alerts as the ledger records them; admins ack or resolve."""
+"""`/api/v1/alerts`: alerts as the ledger records them; admins ack, resolve or
+add a note."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from aiohttp import web
 
 from ..detect import alert_log
 from ..ledger import query
+from .auth import USER
 
 STATES = ("active", "open", "acknowledged", "resolved")
-ACTIONS = {"ack": "acknowledge", "resolve": "resolve"}
+ACTIONS = {"ack": "acknowledge", "resolve": "resolve", "note": "note"}
 
 
 def add_routes(app: web.Application, view_key: web.AppKey, in_ledger) -> None:
@@ -22,36 +24,27 @@ def add_routes(app: web.Application, view_key: web.AppKey, in_ledger) -> None:
             return web.json_response(
                 {"error": f"state must be one of {', '.join(STATES)}"}, status=400
             )
-        current = await _current(request)
+        current = await current_alerts(request, view_key, in_ledger)
         return web.json_response({"alerts": alert_log.listed(current, state)})
 
     async def alert(request: web.Request) -> web.Response:
         wanted = request.match_info["alert_id"]
-        current = await _current(request)
+        current = await current_alerts(request, view_key, in_ledger)
         if wanted not in current:
             return web.json_response({"error": f"no alert {wanted}"}, status=404)
         return web.json_response(current[wanted])
-
-    async def _current(request: web.Request) -> dict[str, dict]:
-        stored = alert_log.fold(
-            await in_ledger(request, query.events, alert_log.EVENT_PREFIX)
-        )
-        detection = request.app[view_key].detection
-        if detection is not None:  # newer than the ledger until the next commit
-            stored.update(detection.feed)
-        return stored
 
     async def change(request: web.Request) -> web.Response:
         detection = request.app[view_key].detection
         if detection is None:
             return web.json_response({"error": "detection is off"}, status=503)
         body = await _json_body(request)
-        action = ACTIONS[request.match_info["action"]]
         result = detection.apply(
             {
-                "action": action,
+                "action": ACTIONS[request.match_info["action"]],
                 "id": request.match_info["alert_id"],
                 "note": body.get("note", ""),
+                "by": request[USER].username or "",
             }
         )
         if not result["ok"]:
@@ -63,9 +56,20 @@ def add_routes(app: web.Application, view_key: web.AppKey, in_ledger) -> None:
         [
             web.get("/api/v1/alerts", alerts),
             web.get("/api/v1/alerts/{alert_id}", alert),
-            web.post("/api/v1/alerts/{alert_id}/{action:ack|resolve}", change),
+            web.post("/api/v1/alerts/{alert_id}/{action:ack|resolve|note}", change),
         ]
     )
+
+
+async def current_alerts(request: web.Request, view_key, in_ledger) -> dict[str, dict]:
+    """Every alert's latest state, by id: the ledger, then what is not yet in it."""
+    stored = alert_log.fold(
+        await in_ledger(request, query.events, alert_log.EVENT_PREFIX)
+    )
+    detection = request.app[view_key].detection
+    if detection is not None:  # newer than the ledger until the next commit
+        stored.update(detection.feed)
+    return stored
 
 
 async def _json_body(request: web.Request) -> dict:

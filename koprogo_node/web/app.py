@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import json
 import time
 from datetime import datetime, timezone
@@ -17,23 +19,24 @@ from ..core.channels import family
 from ..core.rollups import Tier
 from ..errors import LedgerCorrupt
 from ..ledger import query
-from . import alerts_api, federation_api, metrics, openapi
+from . import alerts_api, federation_api, metrics, openapi, pages, settings_api
 from .auth import AUTH, PUBLIC, ROUTE_ROLES, AuthSettings, Role, auth_middleware
 from .auth import add_routes as add_auth_routes
 from .local_token import write_local_token
-from .page import render_page
 
 log = structlog.get_logger(__name__)
 
 VIEW = web.AppKey("view", object)
 # With `web.anonymous_read`, every GET is open except accounts and tokens.
 OPEN_READS = (
+    ("GET", "/settings", Role.ADMIN),
     ("GET", "/api/v1/users*", Role.ADMIN),
     ("GET", "/api/v1/tokens*", Role.ADMIN),
     ("GET", "/api/v1/session", Role.COOWNER),
     ("GET", "*", PUBLIC),
 )
 MAX_RANGE_MS = 400 * 86_400_000
+USUAL_DAYS = 14
 
 
 class BadRequest(ValueError):
@@ -48,7 +51,6 @@ async def start_web(view, config: WebConfig) -> tuple[web.AppRunner, str]:
     add_auth_routes(app, VIEW, AuthSettings(secure_cookies=config.secure_cookies))
     app.add_routes(
         [
-            web.get("/", _page),
             web.get("/chart.svg", _chart),
             web.get("/api/v1/status", _status),
             web.get("/api/v1/sensors", _sensors),
@@ -58,9 +60,13 @@ async def start_web(view, config: WebConfig) -> tuple[web.AppRunner, str]:
     )
     federation_api.add_routes(app, VIEW, _in_ledger)
     alerts_api.add_routes(app, VIEW, _in_ledger)
+    settings_api.add_routes(app, VIEW)
+    pages.add_routes(app, VIEW, _in_ledger, rules)
     openapi.add_routes(app)
     metrics.add_routes(app, VIEW)
     write_local_token(app[AUTH].tokens, view.data_dir)
+    if getattr(view, "detection", None) is not None:
+        settings_api.apply(view.detection, settings_api.load(view.data_dir))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.port)
@@ -172,10 +178,15 @@ async def _readings(request: web.Request) -> web.Response:
     from_ms = to_ms - 86_400_000 if from_ms is None else from_ms
     if from_ms >= to_ms or to_ms - from_ms > MAX_RANGE_MS:
         raise BadRequest("from must be before to, and the range at most 400 days")
+    answer_as = params.get("format", "json")
+    if answer_as not in ("json", "csv"):
+        raise BadRequest(f"format must be json or csv, got {answer_as!r}")
     rows = await _in_ledger(request, _known_readings, sensor, from_ms, to_ms, step)
     if rows is None:
         error = {"error": f"unknown sensor {sensor}; see /api/v1/sensors"}
         raise web.HTTPNotFound(text=json.dumps(error), content_type="application/json")
+    if answer_as == "csv":
+        return _csv_answer(sensor, step, rows)
     return web.json_response(
         {
             "sensor": sensor,
@@ -184,6 +195,27 @@ async def _readings(request: web.Request) -> web.Response:
             "to_ms": to_ms,
             "readings": rows,
         }
+    )
+
+
+CSV_COLUMNS = ("ts_ms", "value", "delta", "quality", "n", "consumption", "mean")
+
+
+def _csv_answer(sensor: str, step: str, rows: list[dict]) -> web.Response:
+    """Rows as CSV, with the columns this step has, for a spreadsheet."""
+    columns = [c for c in CSV_COLUMNS if any(c in row for row in rows)] or ["ts_ms"]
+    columns[1:1] = ["time_utc"]
+    out = io.StringIO()
+    writer = csv.DictWriter(out, columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        stamp = datetime.fromtimestamp(row["ts_ms"] / 1000, timezone.utc)
+        writer.writerow({**row, "time_utc": stamp.isoformat()})
+    filename = f"{sensor}-{step}.csv".replace("/", "_")
+    return web.Response(
+        text=out.getvalue(),
+        content_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
 
 
@@ -219,37 +251,54 @@ async def _building(request: web.Request) -> web.Response:
 
 
 async def building_summary(request: web.Request) -> dict:
-    """Live power and the totals of the data day, building-wide."""
+    """Live power, the totals of the data day, and a usual day up to now."""
     view = request.app[VIEW]
     data_ms = await _in_ledger(request, query.data_time_ms)
     if data_ms is None:
-        return {"data_time_ms": None, "power_kw": None, "today": {}}
+        return {"data_time_ms": None, "power_kw": None, "today": {}, "usual": {}}
     day_start = int(data_ms // 1000) // Tier.DAY.value * Tier.DAY.value
-    open_buckets = view.writer.open_buckets()
     series = await _in_ledger(
         request,
         query.family_series,
-        day_start,
+        day_start - USUAL_DAYS * Tier.DAY.value,
         day_start + Tier.DAY.value,
         Tier.QUARTER,
-        open_buckets,
+        view.writer.open_buckets(),
     )
-    today = {fam: round(sum(values.values()), 3) for fam, values in series.items()}
+    today = {
+        fam: round(sum(v for start, v in values.items() if start >= day_start), 3)
+        for fam, values in series.items()
+    }
+    elapsed_s = int(data_ms // 1000) - day_start
     return {
         "data_time_ms": data_ms,
         "power_kw": _live_power(view.latest),
         "today": today,
+        "usual": _usual_so_far(series, day_start, elapsed_s),
     }
+
+
+def _usual_so_far(series: dict, day_start: int, elapsed_s: int) -> dict[str, float]:
+    """Per family, the mean of earlier days' totals from midnight to the same hour.
+
+    Only days with data for that family count, so a new node compares with
+    the days it has rather than with zeros.
+    """
+    usual = {}
+    for fam, values in series.items():
+        per_day: dict[int, float] = {}
+        for start, value in values.items():
+            day = (start - day_start) // Tier.DAY.value  # negative: an earlier day
+            if day < 0 and start - (day_start + day * Tier.DAY.value) < elapsed_s:
+                per_day[day] = per_day.get(day, 0.0) + value
+        if per_day:
+            usual[fam] = round(sum(per_day.values()) / len(per_day), 3)
+    return usual
 
 
 def _live_power(latest: dict) -> float | None:
     powers = [r.value for name, r in latest.items() if family(name) == "power_import"]
     return round(sum(powers), 3) if powers else None
-
-
-async def _page(request: web.Request) -> web.Response:
-    view = request.app[VIEW]
-    return web.Response(text=render_page(view.config.node), content_type="text/html")
 
 
 async def _chart(request: web.Request) -> web.Response:

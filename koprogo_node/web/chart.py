@@ -1,15 +1,25 @@
-"""Server-rendered SVG charts (pygal): no JavaScript library, no CDN."""
+"""Server-rendered SVG charts (pygal): no JavaScript library, no CDN.
+
+pygal's default output loads a tooltip script from the internet; every chart
+here sets `js=[]` so the dashboard works on a building network with no way
+out.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Callable
 from zoneinfo import ZoneInfo
 
 import pygal
 from pygal.style import CleanStyle
 
+from .history import Window
+from .i18n import Translator
+
 LOCAL = ZoneInfo("Europe/Brussels")
 QUARTER_S = 900
+LABEL_PATTERN = {"day": "HH:mm", "week": "EEE HH'h'", "month": "d MMM", "year": "MMM"}
 
 
 def render_chart(
@@ -21,6 +31,7 @@ def render_chart(
         style=CleanStyle,
         width=900,
         height=320,
+        js=[],
         show_dots=False,
         x_label_rotation=0,
         show_minor_x_labels=False,
@@ -39,6 +50,48 @@ def render_chart(
         "water, L/min", [_per(water, s, 1000 / 15) for s in starts], secondary=True
     )
     return chart.render()
+
+
+def render_history(
+    points: list[tuple[int, float | None]],
+    view: Window,
+    title: str,
+    tr: Translator,
+    zoom_link: Callable[[int], str] | None,
+    bars: bool,
+) -> str:
+    """One meter over a window, as inline SVG; points link to `zoom_link`.
+
+    Counters are drawn as bars (use per period), gauges as a line (the mean).
+    """
+    kind = pygal.Bar if bars else pygal.Line
+    chart = kind(
+        style=CleanStyle,
+        width=900,
+        height=340,
+        js=[],
+        show_legend=False,
+        show_dots=len(points) < 60,
+        x_label_rotation=0,
+        show_minor_x_labels=False,
+        x_labels_major_every=max(1, len(points) // 8),
+        truncate_label=-1,
+        title=title,
+        value_formatter=lambda v: "" if v is None else tr.number(v, 3),
+        disable_xml_declaration=True,
+        no_data_text=tr("No data in this period"),
+    )
+    chart.x_labels = [
+        tr.pattern(start, LABEL_PATTERN[view.tier]) for start, _ in points
+    ]
+    chart.add(title, [_point(start, value, zoom_link) for start, value in points])
+    return chart.render(is_unicode=True)
+
+
+def _point(start: int, value: float | None, zoom_link) -> dict | float | None:
+    if value is None or zoom_link is None:
+        return value
+    return {"value": value, "xlink": {"href": zoom_link(start), "target": "_self"}}
 
 
 def _per(values: dict[int, float], start: int, factor: float) -> float | None:

@@ -12,6 +12,8 @@ from typing import Any
 
 from aiohttp import web
 
+from . import settings_api
+
 API = "/api/v1"
 SESSION_COOKIE = "koprogo_session"
 STEPS = ["raw", "15m", "1h", "1d"]
@@ -40,7 +42,11 @@ def openapi_document() -> dict:
             {"name": "alerts", "description": "Detected problems"},
             {"name": "auth", "description": "Sessions, users and API tokens"},
         ],
-        "paths": _node_paths() | _federation_paths() | _alert_paths() | _auth_paths(),
+        "paths": _node_paths()
+        | _federation_paths()
+        | _alert_paths()
+        | _settings_paths()
+        | _auth_paths(),
         "security": AUTHENTICATED,
         "components": {
             "schemas": _read_schemas() | _auth_schemas(),
@@ -184,6 +190,11 @@ def _node_paths() -> dict:
         _query("step", {"type": "string", "enum": STEPS, "default": "raw"}, "Rollup"),
         _query("from", TIME, f"Start, inclusive; {time_text}; default to - 1 day"),
         _query("to", TIME, f"End, exclusive; {time_text}; default now"),
+        _query(
+            "format",
+            {"type": "string", "enum": ["json", "csv"], "default": "json"},
+            "csv: the same rows as a CSV file (one header line)",
+        ),
     ]
     return {
         f"{API}/status": {
@@ -193,18 +204,27 @@ def _node_paths() -> dict:
             "get": _op("Every channel with its last value", "node", _ref("SensorList"))
         },
         f"{API}/readings": {
-            "get": _op(
-                "Values of one channel, raw or rolled up (at most 400 days)",
-                "node",
-                _ref("Readings"),
-                errors=(400, 404, 503),
-                parameters=readings,
+            "get": _with_csv(
+                _op(
+                    "Values of one channel, raw or rolled up (at most 400 days)",
+                    "node",
+                    _ref("Readings"),
+                    errors=(400, 404, 503),
+                    parameters=readings,
+                )
             )
         },
         f"{API}/building": {
             "get": _op("Live power and today's totals", "node", _ref("Building"))
         },
     }
+
+
+def _with_csv(operation: dict) -> dict:
+    """Let the success answer also be text/csv (with ?format=csv)."""
+    ok = operation["responses"]["200"]["content"]
+    ok["text/csv"] = {"schema": STR}
+    return operation
 
 
 def _federation_paths() -> dict:
@@ -271,6 +291,9 @@ def _alert_paths() -> dict:
         },
         f"{API}/alerts/{{alert_id}}/resolve": {
             "post": _alert_change("Resolve an alert", alert_id, change)
+        },
+        f"{API}/alerts/{{alert_id}}/note": {
+            "post": _alert_change("Add a note to an alert", alert_id, change)
         },
     }
 
@@ -415,6 +438,8 @@ def _sensor_schemas() -> dict[str, Schema]:
                 "data_time_ms": _or_null(INT),
                 "power_kw": _or_null(NUM),
                 "today": _map_of(NUM),
+                # The mean of the previous days' totals up to the same hour.
+                "usual": _map_of(NUM),
             }
         ),
     }
@@ -492,9 +517,46 @@ def _alert_schemas() -> dict[str, Schema]:
                 "estimate": _map_of(NUM),
                 "state": {"type": "string", "enum": ALERT_STATES},
                 "note": STR,
-            }
+            },
+            {"notes": {"type": "array", "items": _ref("AlertNote")}},
         ),
+        "AlertNote": _closed({"ts": NUM, "by": STR, "text": STR}),
         "AlertList": _closed({"alerts": {"type": "array", "items": _ref("Alert")}}),
+    }
+
+
+def _settings_paths() -> dict:
+    fields = {
+        name: {"type": "integer" if isinstance(low, int) else "number"}
+        | {"minimum": low, "maximum": high, "description": what}
+        for name, (_, low, high, what) in settings_api.FIELDS.items()
+    }
+    groups = {"tariffs", "thresholds"}
+    shown = _closed(
+        {
+            group: _closed(
+                {n: f for n, f in fields.items() if settings_api.FIELDS[n][0] == group}
+            )
+            for group in sorted(groups)
+        }
+    )
+    change = {
+        "type": "object",
+        "properties": fields,
+        "additionalProperties": False,
+        "minProperties": 1,
+    }
+    return {
+        f"{API}/settings": {
+            "get": _op("Tariffs and leak thresholds in force", "node", shown),
+            "put": _op(
+                "Change tariffs or thresholds (admins); applied at once",
+                "auth",
+                shown,
+                errors=(400, 503),
+                requestBody=_body(change),
+            ),
+        }
     }
 
 

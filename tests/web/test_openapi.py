@@ -186,7 +186,7 @@ def test_auth_endpoints_are_tagged_auth():
         if op["tags"] == ["auth"]
     }
 
-    assert 14 == len(tagged)
+    assert 16 == len(tagged)
     assert ("/api/v1/alerts/{alert_id}/ack", "post") in tagged
     assert ("/api/v1/tokens/{name}", "delete") in tagged
 

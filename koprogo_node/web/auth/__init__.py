@@ -14,7 +14,7 @@ from .middleware import (
     required_role,
 )
 from .passwords import PasswordHasher
-from .routes import add_routes
+from .routes import add_routes, record_admin_action
 from .setup_code import ensure_setup_code
 from .users import Role
 
@@ -28,6 +28,7 @@ __all__ = [
     "AuthSettings",
     "AuthState",
     "Caller",
+    "record_admin_action",
     "PasswordHasher",
     "Role",
     "add_routes",

@@ -7,6 +7,7 @@ import fnmatch
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
+from urllib.parse import urlencode
 
 from aiohttp import web
 
@@ -40,9 +41,10 @@ ROUTE_ROLES: RouteRules = (
     ("GET", "/api/v1/*", Role.COOWNER),
     ("*", "/api/v1/alerts*", Role.ADMIN),
     ("*", "/api/v1/settings*", Role.ADMIN),
-    # The page shell holds no data; it asks the API, which checks the caller.
-    ("GET", "/", PUBLIC),
+    ("GET", "/login", PUBLIC),
     ("GET", "/static/*", PUBLIC),
+    ("GET", "/network", Role.TECHNICIAN),
+    ("GET", "/settings", Role.ADMIN),
     ("GET", "*", Role.COOWNER),
     ("*", "*", Role.ADMIN),
 )
@@ -145,12 +147,23 @@ def auth_middleware(rules: RouteRules = ROUTE_ROLES):
         if problem is not None:
             return json_error(403, problem)
         if needed is not PUBLIC and caller.role is None:
+            if _is_page(request):
+                raise web.HTTPSeeOther(f"/login?{urlencode({'next': request.path_qs})}")
             return json_error(401, "log in first (POST /api/v1/session)")
         if needed is not PUBLIC and not caller.at_least(needed):
             return json_error(403, f"this needs the {needed.label} role")
         return await handler(request)
 
     return authenticate
+
+
+def _is_page(request: web.Request) -> bool:
+    """A browser asking for a page (sent to log in) rather than for data."""
+    return (
+        request.method == "GET"
+        and not request.path.startswith(("/api/", "/metrics", "/chart"))
+        and "text/html" in request.headers.get("Accept", "")
+    )
 
 
 def _route_path(request: web.Request) -> str:

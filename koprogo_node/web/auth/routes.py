@@ -89,6 +89,18 @@ def _input_errors(handler):
     return guarded
 
 
+def record_admin_action(
+    request: web.Request, view_key: web.AppKey, action: str, target: str, **extra
+) -> None:
+    """Chain an admin action in the ledger (never with a secret in it)."""
+    caller: Caller = request[USER]
+    by = caller.username or "setup-code"
+    if caller.via == "token":
+        by = f"token:{by}"
+    detail = {"by": by, "action": action, "target": target, **extra}
+    request.app[view_key].writer.record_event("admin_action", None, detail)
+
+
 class _Handlers:
     """The endpoint handlers; each finds the shared state on request.app."""
 
@@ -96,13 +108,7 @@ class _Handlers:
         self.view_key = view_key
 
     def _record(self, request: web.Request, action: str, target: str, **extra):
-        """Chain an admin action in the ledger (never with a secret in it)."""
-        caller: Caller = request[USER]
-        by = caller.username or "setup-code"
-        if caller.via == "token":
-            by = f"token:{by}"
-        detail = {"by": by, "action": action, "target": target, **extra}
-        request.app[self.view_key].writer.record_event("admin_action", None, detail)
+        record_admin_action(request, self.view_key, action, target, **extra)
 
     @_input_errors
     async def login(self, request: web.Request) -> web.Response:
