@@ -244,9 +244,12 @@ class Node:
         if not self.config.alerts.enabled:
             return None
         from ..detect.service import DetectionService
+        from ..web import settings_api
 
         service = DetectionService(self.config, self.data_dir, self.writer, self.clock)
         await service.start()
+        # Tariffs and thresholds an admin changed on the dashboard.
+        settings_api.apply(service, settings_api.load(self.data_dir))
         service.on_change = self._start_webhooks()
         task = asyncio.create_task(service.run(), name="detect")
         task.add_done_callback(_report_failure)

@@ -39,9 +39,12 @@ def add_routes(app: web.Application, view_key: web.AppKey, in_ledger) -> None:
         if detection is None:
             return web.json_response({"error": "detection is off"}, status=503)
         body = await _json_body(request)
+        action = ACTIONS[request.match_info["action"]]
+        if action == "note" and not body.get("note", "").strip():
+            raise _bad_request('a note needs some text: {"note": "…"}')
         result = detection.apply(
             {
-                "action": ACTIONS[request.match_info["action"]],
+                "action": action,
                 "id": request.match_info["alert_id"],
                 "note": body.get("note", ""),
                 "by": request[USER].username or "",

@@ -65,8 +65,6 @@ async def start_web(view, config: WebConfig) -> tuple[web.AppRunner, str]:
     openapi.add_routes(app)
     metrics.add_routes(app, VIEW)
     write_local_token(app[AUTH].tokens, view.data_dir)
-    if getattr(view, "detection", None) is not None:
-        settings_api.apply(view.detection, settings_api.load(view.data_dir))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.port)
