@@ -4,7 +4,8 @@ The language comes from `?lang=` (remembered in a cookie), then the cookie,
 then the browser's Accept-Language, then French. Texts are keyed by their
 English wording; `locales/fr.json` and `locales/nl.json` hold the
 translations, and a text missing there is shown in English rather than not at
-all. Numbers and dates go through Babel with the Belgian locales, so a
+all; `locales/en.json` names the identifiers (alert kinds, families) that
+are shown as words. Numbers and dates go through Babel with the Belgian locales, so a
 Brussels co-owner reads "1 234,5" and "4/12/26 13:05" and a Ghent one
 "1.234,5".
 """
@@ -29,9 +30,11 @@ LOCAL_TIME = ZoneInfo("Europe/Brussels")
 
 @functools.cache
 def catalog(language: str) -> dict[str, str]:
-    """English text → translation for one language (empty for English)."""
-    if language == "en":
-        return {}
+    """English text → translation for one language.
+
+    English needs one too, for the identifiers shown as words
+    ("sustained_flow" → "Sustained water flow").
+    """
     folder = resources.files(__package__) / "locales"
     return json.loads((folder / f"{language}.json").read_text(encoding="utf-8"))
 

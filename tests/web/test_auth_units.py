@@ -88,7 +88,7 @@ ROUTE_CASES = [
     ("POST", "/api/v1/alerts/{alert_id}/note", Role.ADMIN),
     ("GET", "/api/v1/settings", Role.COOWNER),
     ("GET", "/login", PUBLIC),
-    ("GET", "/static/app.js", PUBLIC),
+    ("GET", "/static", PUBLIC),  # the canonical path of every static file
     ("GET", "/", Role.COOWNER),
     ("GET", "/history", Role.COOWNER),
     ("GET", "/alerts", Role.COOWNER),

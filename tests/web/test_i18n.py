@@ -57,7 +57,7 @@ def test_numbers_and_dates_use_belgian_formats():
 def test_texts_are_translated_and_filled_in():
     assert "Aperçu" == Translator("fr")("Overview")
     assert "3 peers verbonden" == Translator("nl")("{n} peers connected", n=3)
-    assert "Overview" == Translator("en")("Overview")
+    assert "Overview" == Translator("en")("Overview")  # English texts are keys
     assert "not in any catalog" == Translator("nl")("not in any catalog")
 
 
@@ -83,7 +83,14 @@ def test_every_text_shown_has_a_translation(language):
     assert missing == set()
 
 
-@pytest.mark.parametrize("language", ["fr", "nl"])
+def test_identifiers_shown_as_words_read_as_english():
+    words = set(RULE_KINDS) | set(comparison.FAMILIES) | {"lots_band", "coowner"}
+
+    assert words - set(catalog("en")) == set()
+    assert "Sustained water flow" == Translator("en")("sustained_flow")
+
+
+@pytest.mark.parametrize("language", ["fr", "nl", "en"])
 def test_translations_keep_their_placeholders(language):
     """A translation that drops {n} would show a sentence without its number."""
     for english, translated in catalog(language).items():

@@ -58,6 +58,11 @@ def test_anonymous_visitors_are_sent_to_log_in(node, path):
     assert [path + "?tier=week"] == parse_qs(location.query)["next"]
 
 
+@pytest.mark.parametrize("path", ["/login", "/static/app.js", "/static/style.css"])
+def test_the_login_page_and_its_files_need_no_login(node, path):
+    assert 200 == Browser(node.base).page(path).status
+
+
 def test_anonymous_api_calls_get_401_json_not_a_redirect(node):
     answer = Browser(node.base).call("GET", "/api/v1/status")
 

@@ -42,7 +42,7 @@ ROUTE_ROLES: RouteRules = (
     ("*", "/api/v1/alerts*", Role.ADMIN),
     ("*", "/api/v1/settings*", Role.ADMIN),
     ("GET", "/login", PUBLIC),
-    ("GET", "/static/*", PUBLIC),
+    ("GET", "/static*", PUBLIC),
     ("GET", "/network", Role.TECHNICIAN),
     ("GET", "/settings", Role.ADMIN),
     ("GET", "*", Role.COOWNER),
