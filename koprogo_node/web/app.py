@@ -27,6 +27,7 @@ from .local_token import write_local_token
 log = structlog.get_logger(__name__)
 
 VIEW = web.AppKey("view", object)
+HEAD_CACHE = web.AppKey("ledger_head", dict)
 # With `web.anonymous_read`, every GET is open except accounts and tokens.
 OPEN_READS = (
     ("GET", "/settings", Role.ADMIN),
@@ -48,6 +49,7 @@ async def start_web(view, config: WebConfig) -> tuple[web.AppRunner, str]:
     rules = (*OPEN_READS, *ROUTE_ROLES) if config.anonymous_read else ROUTE_ROLES
     app = web.Application(middlewares=[_json_errors, auth_middleware(rules)])
     app[VIEW] = view
+    app[HEAD_CACHE] = {}
     add_auth_routes(app, VIEW, AuthSettings(secure_cookies=config.secure_cookies))
     app.add_routes(
         [
@@ -99,9 +101,23 @@ async def _in_ledger(request: web.Request, fn: Callable, *args):
     return await asyncio.to_thread(run)
 
 
+async def _ledger_head(request: web.Request) -> dict:
+    """The last block, read again only when the writer has committed another.
+
+    Pages poll the status every few seconds per visitor; most polls fall
+    between two commits and need no trip to SQLite.
+    """
+    view = request.app[VIEW]
+    cached = request.app[HEAD_CACHE]
+    if cached.get("height") != view.writer.height or not cached:
+        cached.clear()
+        cached.update(await _in_ledger(request, query.head))
+    return dict(cached)
+
+
 async def _status(request: web.Request) -> web.Response:
     view = request.app[VIEW]
-    head = await _in_ledger(request, query.head)
+    head = await _ledger_head(request)
     stats = view.stats
     return web.json_response(
         {
