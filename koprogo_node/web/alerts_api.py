@@ -12,6 +12,7 @@ from ..ledger import query
 from .auth import USER
 
 STATES = ("active", "open", "acknowledged", "resolved")
+MAX_NOTE = 500
 ACTIONS = {"ack": "acknowledge", "resolve": "resolve", "note": "note"}
 
 
@@ -85,6 +86,8 @@ async def _json_body(request: web.Request) -> dict:
         raise _bad_request("the body is not JSON") from None
     if not isinstance(body, dict) or not isinstance(body.get("note", ""), str):
         raise _bad_request('expected {"note": string}')
+    if len(body.get("note", "")) > MAX_NOTE:
+        raise _bad_request(f"a note is at most {MAX_NOTE} characters")
     return body
 
 

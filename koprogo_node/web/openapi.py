@@ -267,6 +267,11 @@ def _alert_paths() -> dict:
         "type": "object",
         "properties": {"note": {"type": "string", "maxLength": 500}},
     }
+    note = {
+        "type": "object",
+        "required": ["note"],
+        "properties": {"note": {"type": "string", "maxLength": 500, "pattern": r"\S"}},
+    }
     return {
         f"{API}/alerts": {
             "get": _op(
@@ -293,7 +298,7 @@ def _alert_paths() -> dict:
             "post": _alert_change("Resolve an alert", alert_id, change)
         },
         f"{API}/alerts/{{alert_id}}/note": {
-            "post": _alert_change("Add a note to an alert", alert_id, change)
+            "post": _alert_change("Add a note to an alert", alert_id, note)
         },
     }
 
@@ -306,7 +311,7 @@ def _alert_change(summary: str, alert_id: dict, change: Schema) -> dict:
         errors=(400, 404, 409, 503),
         parameters=[alert_id],
         requestBody={
-            "required": False,
+            "required": "required" in change,
             "content": {"application/json": {"schema": change}},
         },
     )
@@ -676,16 +681,33 @@ def _token_paths() -> dict:
 NAME = {"type": "string", "pattern": "^[a-z0-9][a-z0-9._-]{2,31}$"}
 ROLE = {"type": "string", "enum": ["coowner", "technician", "admin"]}
 SECRET = {"type": "string", "minLength": 1, "writeOnly": True}
+# The server also refuses a password equal to the username.
+NEW_PASSWORD = {
+    "type": "string",
+    "minLength": 10,
+    "maxLength": 1024,
+    "writeOnly": True,
+}
 
 
 def _auth_schemas() -> dict[str, Schema]:
-    # Names are lower-cased and trimmed by the server, so input is laxer than NAME.
+    # Names are lower-cased and trimmed by the server, so input is laxer than NAME;
+    # a login with any name is simply refused.
+    new_name = {"type": "string", "pattern": r"^\s*[A-Za-z0-9][A-Za-z0-9._-]{2,31}\s*$"}
     given_name = {"type": "string", "minLength": 1}
     return {
         "Credentials": _closed({"username": given_name, "password": SECRET}),
-        "Setup": _closed({"code": SECRET, "username": given_name, "password": SECRET}),
-        "NewUser": _closed({"username": given_name, "password": SECRET, "role": ROLE}),
-        "PasswordChange": _closed({"password": SECRET}, {"current_password": SECRET}),
+        "Setup": _closed(
+            {"code": SECRET, "username": new_name, "password": NEW_PASSWORD}
+        ),
+        "NewUser": _closed(
+            {"username": new_name, "password": NEW_PASSWORD, "role": ROLE}
+        ),
+        # An admin resetting someone else's password sends no current one.
+        "PasswordChange": _closed(
+            {"password": NEW_PASSWORD},
+            {"current_password": {"type": "string", "writeOnly": True}},
+        ),
         "Session": _closed({"user": NAME, "role": ROLE, "csrf_token": STR}),
         "TokenCaller": _closed(
             {"user": NAME, "role": ROLE, "via": {"type": "string", "enum": ["token"]}}

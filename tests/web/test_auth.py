@@ -723,6 +723,8 @@ async def test_own_password_change_needs_the_current_password(admin_node):
         ({"username": "ok-name", "password": PASSWORD, "role": "root"}, 400),
         ({"username": "ok-name", "password": "ok-name", "role": "coowner"}, 400),
         ({"username": "ok-name", "role": "coowner"}, 400),
+        # A field the endpoint does not know is refused, not ignored.
+        ({"username": "ok-name", "password": PASSWORD, "role": "coowner", "x": 1}, 400),
         ({"username": "syndic", "password": PASSWORD, "role": "coowner"}, 409),
     ],
 )

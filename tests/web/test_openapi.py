@@ -272,17 +272,52 @@ def test_odd_queries_get_documented_answers(demo, query, status):
 
 def test_schemathesis_finds_nothing_on_read_endpoints(demo, demo_dir, tmp_path):
     """Schemathesis' checks pass on every documented GET (auth ones excluded)."""
+    token = read_local_token(demo_dir / "data")
+
+    result = _schemathesis(
+        demo,
+        tmp_path,
+        token,
+        ["--include-method", "GET", "--exclude-tag", "auth", "--seed", "1"],
+    )
+
+    found = set(re.findall(r"^- (ST\d+) ", result.stdout, re.MULTILINE))
+    assert found == set(), result.stdout[-4000:]
+    assert result.returncode == 0, result.stdout[-4000:]
+
+
+# Last in the module: it changes the demo's settings, users and tokens.
+def test_schemathesis_finds_nothing_on_any_endpoint_as_admin(demo, demo_dir, tmp_path):
+    """Every method of every operation, changes included, with an admin token.
+
+    Two operations stay out: deleting a token (the fuzzer finds and deletes
+    its own) and the session (it logs itself out); the auth tests cover both.
+    """
+    token = _admin_token(demo, demo_dir)
+
+    result = _schemathesis(
+        demo,
+        tmp_path,
+        token,
+        ["--seed", "2", "--exclude-path", "/api/v1/session"]
+        + ["--exclude-path-regex", "^/api/v1/tokens/\\{name\\}$"],
+    )
+
+    found = set(re.findall(r"^- (ST\d+) ", result.stdout, re.MULTILINE))
+    assert found == set(), result.stdout[-4000:]
+    assert "Selected: 22/26" in result.stdout, result.stdout[-2000:]
+    assert result.returncode == 0, result.stdout[-4000:]
+
+
+def _schemathesis(base: str, tmp_path: Path, token: str, options: list[str]):
     schema = tmp_path / "openapi.json"
     schema.write_text(json.dumps(openapi_document()))
     config = tmp_path / "schemathesis.toml"
     config.write_text(SCHEMATHESIS_CONFIG)
     schemathesis = Path(sys.executable).with_name("schemathesis")
-    token = read_local_token(demo_dir / "data")
-
-    result = subprocess.run(
+    return subprocess.run(
         [str(schemathesis), "--config-file", str(config), "--no-color", "run"]
-        + [str(schema), "--url", demo, "--include-method", "GET"]
-        + ["--exclude-tag", "auth", "--checks", "all", "--seed", "1"]
+        + [str(schema), "--url", base, "--checks", "all", *options]
         + ["-H", f"Authorization: Bearer {token}"]
         + ["--generation-with-security-parameters", "false"]
         # The demo opens every read to anonymous callers (web.anonymous_read).
@@ -294,6 +329,26 @@ def test_schemathesis_finds_nothing_on_read_endpoints(demo, demo_dir, tmp_path):
         env={**os.environ, "SCHEMATHESIS_HOOKS": ""},
     )
 
-    found = set(re.findall(r"^- (ST\d+) ", result.stdout, re.MULTILINE))
-    assert found == set(), result.stdout[-4000:]
-    assert result.returncode == 0, result.stdout[-4000:]
+
+def _admin_token(base: str, demo_dir: Path) -> str:
+    """Log in with the credentials the demo printed; make an admin API token."""
+    printed = (demo_dir / "demo.log").read_text()
+    password = re.search(r"dashboard admin: demo / (\S+)", printed).group(1)
+    login = _post(base + "/api/v1/session", {"username": "demo", "password": password})
+    cookie = login.headers["Set-Cookie"].split(";")[0]
+    csrf = json.load(login)["csrf_token"]
+    made = _post(
+        base + "/api/v1/tokens",
+        {"name": "fuzzer", "role": "admin"},
+        {"Cookie": cookie, "X-CSRF-Token": csrf},
+    )
+    return json.load(made)["token"]
+
+
+def _post(url: str, body: dict, headers: dict | None = None):
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
+    return urllib.request.urlopen(request, timeout=10)

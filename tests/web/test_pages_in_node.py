@@ -173,6 +173,9 @@ def test_admin_adds_a_note_that_the_alerts_page_shows(node):
         "POST", f"/api/v1/alerts/{alert_id}/note", {"note": "Valve checked"}
     )
     empty = admin.call("POST", f"/api/v1/alerts/{alert_id}/note", {"note": "  "})
+    too_long = admin.call(
+        "POST", f"/api/v1/alerts/{alert_id}/note", {"note": "x" * 501}
+    )
     refused = owner.call("POST", f"/api/v1/alerts/{alert_id}/note", {"note": "me too"})
     page = owner.page("/alerts").text
 
@@ -180,7 +183,7 @@ def test_admin_adds_a_note_that_the_alerts_page_shows(node):
     assert [("syndic", "Valve checked")] == [
         (n["by"], n["text"]) for n in added.json()["notes"]
     ]
-    assert 400 == empty.status and 403 == refused.status
+    assert 400 == empty.status == too_long.status and 403 == refused.status
     assert "Valve checked" in page and f'data-alert="{alert_id}"' in page
     assert 'class="alert-actions"' not in page  # co-owners get no buttons
 

@@ -60,8 +60,11 @@ class _BadRequest(Exception):
     """The request body is not the JSON object the endpoint expects."""
 
 
-async def _json_fields(request: web.Request, *names: str) -> dict:
-    """The named fields of the JSON body; raise _BadRequest if any is missing."""
+async def _json_fields(
+    request: web.Request, *names: str, optional: tuple[str, ...] = ()
+) -> dict:
+    """The named fields of the JSON body; raise _BadRequest if any is missing,
+    or if the body holds a field the endpoint does not know (likely a typo)."""
     try:
         body = await request.json()
     except ValueError as exc:
@@ -71,6 +74,12 @@ async def _json_fields(request: web.Request, *names: str) -> dict:
     missing = [name for name in names if not isinstance(body.get(name), str)]
     if missing:
         raise _BadRequest(f"missing string field(s): {', '.join(missing)}")
+    wrong = [n for n in optional if n in body and not isinstance(body[n], str)]
+    if wrong:
+        raise _BadRequest(f"not a string: {', '.join(wrong)}")
+    unknown = sorted(set(body) - set(names) - set(optional))
+    if unknown:
+        raise _BadRequest(f"unknown field(s): {', '.join(unknown)}")
     return body
 
 
@@ -236,7 +245,7 @@ class _Handlers:
         user = state.users.get(username)
         if user is None:
             return json_error(404, f"no user {username}")
-        body = await _json_fields(request, "password")
+        body = await _json_fields(request, "password", optional=("current_password",))
         password = check_password_policy(body["password"], username)
         if own:
             refusal = await self._check_current_password(request, state, body)
