@@ -263,16 +263,21 @@ class Node:
             return None
         from ..web.webhooks import Outbox, WebhookSender
 
-        sender = WebhookSender(
-            Outbox(self.data_dir / "webhooks.db"), hooks.urls, hooks.secret
-        )
+        outbox = Outbox(self.data_dir / "webhooks.db")
+        sender = WebhookSender(outbox, hooks.urls, hooks.secret)
         task = asyncio.create_task(sender.run(), name="webhooks")
         task.add_done_callback(_report_failure)
+        # What was not delivered stays in the file for the next start.
+        task.add_done_callback(lambda _: outbox.close())
         self._source_tasks.append(task)
+
+        pending: set[asyncio.Task] = set()  # held so none is collected mid-way
 
         def feed(kind: str, alert: dict) -> None:
             event = {"event": kind, "alert": alert}
-            asyncio.get_running_loop().create_task(sender.enqueue(event))
+            queued = asyncio.get_running_loop().create_task(sender.enqueue(event))
+            pending.add(queued)
+            queued.add_done_callback(pending.discard)
 
         return feed
 

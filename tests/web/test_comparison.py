@@ -68,3 +68,51 @@ def test_narrows_to_similar_buildings_only_while_enough_remain():
     assert ("heating", "lots_band") == electricity(bands).similar_by
     assert MIN_OTHERS == electricity(bands).others
     assert () == electricity(few).similar_by and 7 == electricity(few).others
+
+
+def _render(bands, day=DAY, others=10, language="en"):
+    from koprogo_node.web.auth import ANONYMOUS
+    from koprogo_node.web.i18n import Translator
+    from koprogo_node.web.pages import ENV
+
+    tr = Translator(language)
+    return ENV.get_template("comparison.html").render(
+        _=tr,
+        lang=language,
+        languages=("en",),
+        lang_links={"en": "/comparison?lang=en"},
+        page="/comparison",
+        nav=[],
+        caller=ANONYMOUS,
+        is_admin=False,
+        csrf="",
+        title="Test",
+        building="b",
+        script_texts={},
+        federation=True,
+        day=day,
+        bands=bands,
+        others=others,
+        min_others=MIN_OTHERS,
+    )
+
+
+def test_the_page_draws_a_band_and_says_where_the_building_stands():
+    others = [building(float(v)) for v in range(1, 11)]
+    _, bands = compare([building(7.5, own=True), *others])
+
+    page = _render(bands, language="fr")
+
+    assert page.count('class="band"') == 1  # electricity only
+    assert "consomme plus que 70 % d&#39;entre eux" in page  # escaped apostrophe
+    assert "1,9 – 9,1" in page and "médiane 5,5" in page
+    assert page.count("Pas assez de données") == 3  # water, gas, heat
+
+
+def test_the_page_is_honest_when_nothing_can_be_compared():
+    _, bands = compare([building(7.5, own=True), building(3.0)])
+
+    page = _render(bands, others=1)
+
+    assert 'class="band"' not in page
+    assert page.count("Not enough data: 1 comparable buildings") == 1
