@@ -20,9 +20,18 @@ from ..core.rollups import Tier
 from ..errors import LedgerCorrupt
 from ..ledger import query
 from . import alerts_api, federation_api, metrics, openapi, pages, settings_api
-from .auth import AUTH, PUBLIC, ROUTE_ROLES, AuthSettings, Role, auth_middleware
+from .auth import (
+    AUTH,
+    PUBLIC,
+    ROUTE_ROLES,
+    USER,
+    AuthSettings,
+    Role,
+    auth_middleware,
+)
 from .auth import add_routes as add_auth_routes
 from .local_token import write_local_token
+from .visibility import may_see
 
 log = structlog.get_logger(__name__)
 
@@ -165,7 +174,9 @@ def _ledger_bytes(db_path: Path) -> int:
 
 async def _sensors(request: web.Request) -> web.Response:
     view = request.app[VIEW]
+    caller, config = request[USER], view.config
     rows = await _in_ledger(request, query.sensors)
+    rows = [row for row in rows if may_see(caller, config, row["name"])]
     now_ms = view.clock.stamp().ts * 1000
     for row in rows:
         live = view.latest.get(row["name"])
@@ -195,6 +206,9 @@ async def _readings(request: web.Request) -> web.Response:
     answer_as = params.get("format", "json")
     if answer_as not in ("json", "csv"):
         raise BadRequest(f"format must be json or csv, got {answer_as!r}")
+    if not may_see(request[USER], request.app[VIEW].config, sensor):
+        error = {"error": f"{sensor} is an apartment's meter: technicians and admins"}
+        raise web.HTTPForbidden(text=json.dumps(error), content_type="application/json")
     rows = await _in_ledger(request, _known_readings, sensor, from_ms, to_ms, step)
     if rows is None:
         error = {"error": f"unknown sensor {sensor}; see /api/v1/sensors"}

@@ -11,7 +11,6 @@ internet: styles, script and charts are all served by the node.
 from __future__ import annotations
 
 import asyncio
-import re
 from datetime import date
 from pathlib import Path
 from urllib.parse import urlencode
@@ -29,6 +28,7 @@ from .auth import AUTH, PUBLIC, SESSION, USER, Role, required_role
 from .chart import render_history
 from .federation_api import latest_by_building
 from .i18n import COOKIE, LANGUAGES, Translator, negotiate
+from .visibility import may_see
 
 STATIC_DIR = Path(__file__).with_name("static")
 RULES = web.AppKey("page_rules", tuple)
@@ -122,9 +122,10 @@ class _Pages:
         return self._render(request, "overview")
 
     async def history(self, request: web.Request) -> web.Response:
-        lots = request.app[self.view_key].config.federation.privacy.lot_pattern
+        config = request.app[self.view_key].config
         sensors = await self.in_ledger(request, query.sensors)
-        sensors = _meters_for(request[USER], sensors, re.compile(lots))
+        sensors = [s for s in sensors if may_see(request[USER], config, s["name"])]
+        sensors.sort(key=_main_meters_first)
         names = [s["name"] for s in sensors]
         if not names:
             return self._render(
@@ -252,21 +253,11 @@ class _Pages:
         return self._render(request, "login", next=wanted, setup_needed=setup_needed)
 
 
-def _meters_for(caller, sensors: list[dict], lot: re.Pattern) -> list[dict]:
-    """The meters this caller may chart, the building's main meters first.
-
-    One apartment's meter is another co-owner's private affair: co-owners see
-    the building's own meters only; technicians and admins see every lot.
-    """
-    if not caller.at_least(Role.TECHNICIAN):
-        sensors = [s for s in sensors if not lot.search(s["name"])]
-
-    def rank(sensor: dict) -> tuple:
-        fam = family(sensor["name"])
-        order = FAMILY_ORDER.index(fam) if fam in FAMILY_ORDER else len(FAMILY_ORDER)
-        return (order, sensor["kind"] != "counter", sensor["name"])
-
-    return sorted(sensors, key=rank)
+def _main_meters_first(sensor: dict) -> tuple:
+    """Electricity, water, gas, heat meters first; counters before gauges."""
+    fam = family(sensor["name"])
+    order = FAMILY_ORDER.index(fam) if fam in FAMILY_ORDER else len(FAMILY_ORDER)
+    return (order, sensor["kind"] != "counter", sensor["name"])
 
 
 def _translator_of(request: web.Request) -> Translator:

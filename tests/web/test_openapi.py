@@ -151,7 +151,7 @@ async def test_every_api_route_of_the_app_is_documented(tmp_path):
 def _concrete(canonical: str) -> list[str]:
     """The alert action route is documented as one path per action."""
     if canonical.endswith("/{action}"):
-        return [canonical.replace("{action}", a) for a in ("ack", "resolve")]
+        return [canonical.replace("{action}", a) for a in ("ack", "resolve", "note")]
     return [canonical]
 
 

@@ -149,6 +149,25 @@ def test_co_owners_do_not_see_other_apartments_meters(node):
     assert "sim.lot01." in admin
 
 
+def test_the_api_keeps_apartments_meters_from_co_owners(node):
+    owner, tech = logged_in(node, "owner"), logged_in(node, "tech")
+
+    seen_by_owner = {
+        s["name"] for s in owner.call("GET", "/api/v1/sensors").json()["sensors"]
+    }
+    seen_by_tech = {
+        s["name"] for s in tech.call("GET", "/api/v1/sensors").json()["sensors"]
+    }
+    lot = next(name for name in seen_by_tech if name.startswith("sim.lot01."))
+    refused = owner.call("GET", f"/api/v1/readings?sensor={lot}")
+    allowed = tech.call("GET", f"/api/v1/readings?sensor={lot}")
+
+    assert seen_by_owner and not any(".lot" in name for name in seen_by_owner)
+    assert seen_by_owner < seen_by_tech
+    assert 403 == refused.status and "apartment's meter" in refused.json()["error"]
+    assert 200 == allowed.status
+
+
 @pytest.mark.parametrize(
     ("query", "message"),
     [
