@@ -8,13 +8,17 @@ import urllib.request
 
 import pytest
 
+from koprogo_node.web.local_token import read_local_token
+
 from ..daemon.conftest import CLI, cli, free_port
 
 DEMO_S = 25
 
 
-def get_json(url):
-    with urllib.request.urlopen(url, timeout=5) as response:
+def get_json(url, token=None):
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    request = urllib.request.Request(url, headers=headers)
+    with urllib.request.urlopen(request, timeout=5) as response:
         return json.load(response)
 
 
@@ -51,9 +55,12 @@ def demo(tmp_path_factory):
     )
     wait_up(f"{base}/api/v1/status")
     time.sleep(8)
+    # Apartments' meters are for technicians: read as the CLI does.
+    technician = read_local_token(data)
     served = {
         "status": get_json(f"{base}/api/v1/status"),
-        "sensors": get_json(f"{base}/api/v1/sensors"),
+        "sensors": get_json(f"{base}/api/v1/sensors", technician),
+        "anonymous_sensors": get_json(f"{base}/api/v1/sensors"),
         "building": get_json(f"{base}/api/v1/building"),
         "water": get_json(f"{base}/api/v1/readings?sensor=sim.common.water&step=raw"),
         "page": urllib.request.urlopen(f"{base}/", timeout=5).read().decode(),
@@ -86,6 +93,8 @@ def test_every_meter_arrives_through_p1(demo):
     for lot in range(1, 13):  # the default 12 lots
         assert f"sim.lot{lot:02d}.import_t1" in names
     assert {"sim.common.water", "sim.common.gas", "replay.machine_temperature"} <= names
+    anonymous = {s["name"] for s in demo["anonymous_sensors"]["sensors"]}
+    assert "sim.common.water" in anonymous and "sim.lot01.import_t1" not in anonymous
     p1_sources = [s for s in demo["status"]["sources"] if s["name"].startswith("sim.")]
     assert len(p1_sources) == 13
     assert all(s["state"] == "running" for s in p1_sources)
