@@ -131,6 +131,8 @@ def _evidence(finding: Finding) -> dict[str, Any]:
         "observed": finding.observed,
         "unit": finding.unit,
         "explanation": finding.explanation,
+        "explanation_template": finding.explanation_template,
+        "explanation_values": dict(finding.explanation_values),
     }
 
 

@@ -40,6 +40,19 @@ class Finding:
     litres_per_hour: float | None = None
     kwh_per_day: float | None = None
     explanation: str = ""
+    # The sentence's English template and its values, so a page can say it in
+    # the reader's language (the template is the translation catalogs' key).
+    explanation_template: str = ""
+    explanation_values: tuple[tuple[str, float], ...] = ()
+
+
+def explained(template: str, **values: float) -> dict:
+    """Finding fields for a one-sentence explanation built from `template`."""
+    return {
+        "explanation": template.format(**values),
+        "explanation_template": template,
+        "explanation_values": tuple(values.items()),
+    }
 
 
 @dataclass(frozen=True)
@@ -159,13 +172,13 @@ class _FlowRule:
                 unit="L/h",
                 severity=water_severity(observed),
                 litres_per_hour=observed,
-                explanation=self.explain(),
+                **self.explain(),
             )
 
         return _findings_from_runs(grid, runs, build)
 
-    def explain(self) -> str:
-        """One sentence for a co-owner."""
+    def explain(self) -> dict:
+        """One sentence for a co-owner (see `explained`)."""
         raise NotImplementedError
 
 
@@ -191,11 +204,14 @@ class ContinuousFlow(_FlowRule):
         """The whole window."""
         return int(self.window_h * HOUR_S / grid.step_s)
 
-    def explain(self) -> str:
-        """One sentence for a co-owner."""
-        return (
-            f"Water has been flowing without a single stop for {self.window_h} "
-            "hours, which usually means a leak or a running toilet."
+    def explain(self) -> dict:
+        """One sentence for a co-owner (see `explained`)."""
+        return explained(
+            (
+                "Water has been flowing without a single stop for {window_h} hours,"
+                " which usually means a leak or a running toilet."
+            ),
+            window_h=self.window_h,
         )
 
 
@@ -242,11 +258,15 @@ class SustainedFlow(ContinuousFlow):
         hourly = int(np.ceil(self.min_hourly * HOUR_S / grid.step_s))
         return span_window_minimum(grid, cells, needed, hourly)
 
-    def explain(self) -> str:
-        """One sentence for a co-owner."""
-        return (
-            f"For {self.window_h} hours no meter reading averaged below "
-            f"{self.threshold_l_h:g} L/h, more than this meter normally shows."
+    def explain(self) -> dict:
+        """One sentence for a co-owner (see `explained`)."""
+        return explained(
+            (
+                "For {window_h} hours no meter reading averaged below "
+                "{threshold_l_h:g} L/h, more than this meter normally shows."
+            ),
+            window_h=self.window_h,
+            threshold_l_h=self.threshold_l_h,
         )
 
 
@@ -271,12 +291,15 @@ class NightFlow(_FlowRule):
         """The night run."""
         return int(self.run_h * HOUR_S / grid.step_s)
 
-    def explain(self) -> str:
-        """One sentence for a co-owner."""
-        return (
-            f"Water kept flowing above {self.threshold_l_h:g} L/h for "
-            f"{self.run_h} night hours in a row, when the building is normally "
-            "still."
+    def explain(self) -> dict:
+        """One sentence for a co-owner (see `explained`)."""
+        return explained(
+            (
+                "Water kept flowing above {threshold_l_h:g} L/h for {run_h} night "
+                "hours in a row, when the building is normally still."
+            ),
+            threshold_l_h=self.threshold_l_h,
+            run_h=self.run_h,
         )
 
 
@@ -301,12 +324,16 @@ class Burst(_FlowRule):
         """The duration window."""
         return int(self.min_duration_h * HOUR_S / grid.step_s)
 
-    def explain(self) -> str:
-        """One sentence for a co-owner."""
-        return (
-            f"More than {self.threshold_l_h:g} L/h flowed for at least "
-            f"{self.min_duration_h} h, far above this meter's normal peaks: "
-            "check for a burst pipe or a tap left open."
+    def explain(self) -> dict:
+        """One sentence for a co-owner (see `explained`)."""
+        return explained(
+            (
+                "More than {threshold_l_h:g} L/h flowed for at least "
+                "{min_duration_h} h, far above this meter's normal peaks: check for"
+                " a burst pipe or a tap left open."
+            ),
+            threshold_l_h=self.threshold_l_h,
+            min_duration_h=self.min_duration_h,
         )
 
 
@@ -391,17 +418,20 @@ class SpanBurst:
                     unit=grid.unit,
                     severity=water_severity(float(volume[b]) / hours),
                     litres_per_hour=float(volume[b]) / hours,
-                    explanation=self.explain(),
+                    **self.explain(),
                 )
             )
         return findings
 
-    def explain(self) -> str:
-        """One sentence for a co-owner."""
-        return (
-            "One meter reading covering several hours holds more water than any "
-            f"stretch of the same length in the last {self.history_days} days: "
-            "check for a tap left open or a burst while nobody was watching."
+    def explain(self) -> dict:
+        """One sentence for a co-owner (see `explained`)."""
+        return explained(
+            (
+                "One meter reading covering several hours holds more water than any"
+                " stretch of the same length in the last {history_days} days: check"
+                " for a tap left open or a burst while nobody was watching."
+            ),
+            history_days=self.history_days,
         )
 
 
@@ -437,16 +467,19 @@ class StuckMeter:
                 / HOUR_S,
                 unit="h",
                 severity="medium",
-                explanation=self.explain(),
+                **self.explain(),
             )
 
         return _findings_from_runs(grid, flag_runs(self.flags(grid), cells), build)
 
-    def explain(self) -> str:
-        """One sentence for a co-owner."""
-        return (
-            f"The meter has shown no consumption at all for {self.window_h} "
-            "hours although it normally moves every day; it may be stuck."
+    def explain(self) -> dict:
+        """One sentence for a co-owner (see `explained`)."""
+        return explained(
+            (
+                "The meter has shown no consumption at all for {window_h} hours "
+                "although it normally moves every day; it may be stuck."
+            ),
+            window_h=self.window_h,
         )
 
 
@@ -480,16 +513,19 @@ class SilentMeter:
                     observed=float(silence_h[i]),
                     unit="h",
                     severity="medium",
-                    explanation=self.explain(),
+                    **self.explain(),
                 )
             )
         return findings
 
-    def explain(self) -> str:
-        """One sentence for a co-owner."""
-        return (
-            f"The meter sent nothing for more than {self.max_silence_h:g} hours; "
-            "its wiring or radio link should be checked."
+    def explain(self) -> dict:
+        """One sentence for a co-owner (see `explained`)."""
+        return explained(
+            (
+                "The meter sent nothing for more than {max_silence_h:g} hours; its "
+                "wiring or radio link should be checked."
+            ),
+            max_silence_h=self.max_silence_h,
         )
 
 
@@ -526,16 +562,18 @@ class ImpossibleValue:
                     observed=float(series.values[i]),
                     unit=series.unit,
                     severity="low",
-                    explanation=self.explain(),
+                    **self.explain(),
                 )
             )
         return findings
 
-    def explain(self) -> str:
-        """One sentence for a co-owner."""
-        return (
-            "The meter reported a value that cannot be real (below zero or above "
-            "what it can pass); it was kept out of the totals."
+    def explain(self) -> dict:
+        """One sentence for a co-owner (see `explained`)."""
+        return explained(
+            (
+                "The meter reported a value that cannot be real (below zero or "
+                "above what it can pass); it was kept out of the totals."
+            ),
         )
 
 
@@ -568,16 +606,19 @@ class CounterJump:
                 observed=float(np.max(grid.values[run.first : run.last + 1])),
                 unit=grid.unit,
                 severity="medium",
-                explanation=self.explain(),
+                **self.explain(),
             )
 
         return _findings_from_runs(grid, flag_runs(flags), build)
 
-    def explain(self) -> str:
-        """One sentence for a co-owner."""
-        return (
-            f"The counter leapt by more than {self.factor:g} times its largest "
-            "normal step in one reading; check for a misread or a meter swap."
+    def explain(self) -> dict:
+        """One sentence for a co-owner (see `explained`)."""
+        return explained(
+            (
+                "The counter leapt by more than {factor:g} times its largest normal"
+                " step in one reading; check for a misread or a meter swap."
+            ),
+            factor=self.factor,
         )
 
 
@@ -635,17 +676,20 @@ class ProfileDeviation:
                 unit="kWh/h",
                 severity="medium" if extra * 24 < 10 else "high",
                 kwh_per_day=extra * 24,
-                explanation=self.explain(),
+                **self.explain(),
             )
 
         runs = flag_runs(self.flags(grid), self.min_run_h)
         return _findings_from_runs(grid, runs, build)
 
-    def explain(self) -> str:
-        """One sentence for a co-owner."""
-        return (
-            f"For {self.min_run_h} hours or more, consumption was well above what "
-            "this building usually uses at that hour of that weekday."
+    def explain(self) -> dict:
+        """One sentence for a co-owner (see `explained`)."""
+        return explained(
+            (
+                "For {min_run_h} hours or more, consumption was well above what "
+                "this building usually uses at that hour of that weekday."
+            ),
+            min_run_h=self.min_run_h,
         )
 
 
@@ -711,14 +755,16 @@ class BaseLoadCreep:
                     unit="kWh/h",
                     severity="low" if extra * 24 < 5 else "medium",
                     kwh_per_day=extra * 24,
-                    explanation=self.explain(),
+                    **self.explain(),
                 )
             )
         return findings
 
-    def explain(self) -> str:
-        """One sentence for a co-owner."""
-        return (
-            "The lowest night-time consumption of the last week is clearly higher "
-            "than in the weeks before: something now runs all night."
+    def explain(self) -> dict:
+        """One sentence for a co-owner (see `explained`)."""
+        return explained(
+            (
+                "The lowest night-time consumption of the last week is clearly "
+                "higher than in the weeks before: something now runs all night."
+            ),
         )

@@ -48,7 +48,7 @@ from .calibrate import (
     weekday_hour_profile,
 )
 from .features import LEAK_HOURS, leak_features
-from .rules import Finding, ProfileDeviation, StuckMeter
+from .rules import Finding, ProfileDeviation, StuckMeter, explained
 from .series import HOUR_S, Grid, Series, clean, to_grid
 
 log = structlog.get_logger(__name__)
@@ -211,9 +211,9 @@ class DetectionService:
                 expected=round(threshold, 3),
                 observed=round(probability, 3),
                 unit="probability",
-                severity="warning",
+                severity="medium",  # one of the three every alert uses
                 litres_per_hour=night,
-                explanation=(
+                **explained(
                     "The water-leak model recognises the pattern of a constant"
                     " leak in the last 24 hours of this meter."
                 ),

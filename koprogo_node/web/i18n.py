@@ -99,6 +99,21 @@ class Translator:
         local = datetime.fromtimestamp(ts_s, LOCAL_TIME)
         return format_datetime(local, pattern, tzinfo=LOCAL_TIME, locale=self.locale)
 
+    def explain(self, evidence: dict) -> str:
+        """A rule's explanation in this language, or as stored if untranslated.
+
+        Alerts stored before explanations carried their template keep their
+        English sentence.
+        """
+        template = evidence.get("explanation_template")
+        translated = catalog(self.language).get(template) if template else None
+        if translated is None:
+            return evidence.get("explanation", "")
+        try:
+            return translated.format(**evidence.get("explanation_values", {}))
+        except (KeyError, ValueError, IndexError):  # a damaged record: say it as stored
+            return evidence.get("explanation", "")
+
     def texts(self, *keys: str) -> dict[str, str]:
         """Translations the page's JavaScript needs, as a dict."""
         return {key: self(key) for key in keys}

@@ -41,8 +41,27 @@ NAV = (
     ("/network", "Network"),
     ("/settings", "Settings"),
 )
+# What a rule's finding is called, as the pages show it (translated).
+ALERT_KINDS = (
+    "base_load_creep",
+    "burst",
+    "span_burst",
+    "continuous_flow",
+    "sustained_flow",
+    "night_flow",
+    "water_leak_model",
+    "counter_jump",
+    "impossible_value",
+    "profile_deviation",
+    "silent_meter",
+    "stuck_meter",
+)
 # Texts the page script shows; sent along so it speaks the page's language.
 SCRIPT_TEXTS = (
+    *ALERT_KINDS,
+    "low",
+    "medium",
+    "high",
     "no data yet",
     "node unreachable",
     "readings/s",

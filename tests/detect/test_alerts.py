@@ -124,7 +124,14 @@ def test_json_form_round_trips():
     data = json.loads(json.dumps(opened.alert.as_dict()))
 
     assert opened.alert == Alert.from_dict(data)
-    assert {"expected", "observed", "unit", "explanation"} == set(data["evidence"])
+    assert {
+        "expected",
+        "observed",
+        "unit",
+        "explanation",
+        "explanation_template",
+        "explanation_values",
+    } == set(data["evidence"])
     assert "open" == data["state"]
 
 

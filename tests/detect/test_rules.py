@@ -139,7 +139,7 @@ def test_span_burst_flags_a_multi_hour_reading_above_its_past():
         rule.flags(to_grid(burst))
     )
     assert 250.0 == findings[0].observed and 47.0 == findings[0].expected
-    assert 0.0 == rule.delay_h and "several hours" in rule.explain()
+    assert 0.0 == rule.delay_h and "several hours" in rule.explain()["explanation"]
     assert not rule.flags(to_grid(normal)).any()
 
 

@@ -1,30 +1,19 @@
 """Languages: which one a visitor gets, Belgian formats, complete catalogs."""
 
+import ast
+import inspect
 import re
 from importlib import resources
 
 import pytest
 
+from koprogo_node.detect import rules, service
 from koprogo_node.detect.alerts import STATES
 from koprogo_node.web import comparison, history, pages, settings_api
 from koprogo_node.web.auth import Role
 from koprogo_node.web.i18n import Translator, catalog, negotiate
 
 TEMPLATE_TEXT = re.compile(r"""_\((?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')""")
-RULE_KINDS = (
-    "base_load_creep",
-    "burst",
-    "span_burst",
-    "continuous_flow",
-    "sustained_flow",
-    "night_flow",
-    "water_leak_model",
-    "counter_jump",
-    "impossible_value",
-    "profile_deviation",
-    "silent_meter",
-    "stuck_meter",
-)
 
 
 @pytest.mark.parametrize(
@@ -69,11 +58,46 @@ def _texts_shown() -> set[str]:
         for double, single in TEMPLATE_TEXT.findall(template.read_text()):
             found.add(double or single)
     found |= {label for _, label in pages.NAV} | set(pages.SCRIPT_TEXTS)
-    found |= {role.label for role in Role} | set(STATES) | set(RULE_KINDS)
-    found |= {"low", "medium", "high", "counter", "gauge", "No data in this period"}
+    found |= {role.label for role in Role} | set(STATES) | set(pages.ALERT_KINDS)
+    found |= {"counter", "gauge", "No data in this period"}
+    found |= {template for template in _explanation_templates()}
     found |= set(comparison.FAMILIES) | set(comparison.SIMILARITY)
     found |= set(history.TIERS) | {spec[3] for spec in settings_api.FIELDS.values()}
     return found
+
+
+def _explanation_templates() -> set[str]:
+    """The English templates of every rule's one-sentence explanation."""
+    found = set()
+    for module in (rules, service):
+        tree = ast.parse(inspect.getsource(module))
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Call)
+                and getattr(node.func, "id", "") == "explained"
+            ):
+                found.add(ast.literal_eval(node.args[0]))
+    return found
+
+
+def test_every_rule_explanation_is_found():
+    assert len(_explanation_templates()) == 12
+
+
+@pytest.mark.parametrize("language", ["fr", "nl"])
+def test_explanations_read_in_the_pages_language(language):
+    finding = rules.ContinuousFlow(window_h=24).explain()
+    evidence = {
+        "explanation": finding["explanation"],
+        "explanation_template": finding["explanation_template"],
+        "explanation_values": dict(finding["explanation_values"]),
+    }
+
+    translated = Translator(language).explain(evidence)
+
+    assert "24" in translated and translated != finding["explanation"]
+    assert finding["explanation"] == Translator("en").explain(evidence)
+    assert "as stored" == Translator(language).explain({"explanation": "as stored"})
 
 
 @pytest.mark.parametrize("language", ["fr", "nl"])
@@ -84,7 +108,7 @@ def test_every_text_shown_has_a_translation(language):
 
 
 def test_identifiers_shown_as_words_read_as_english():
-    words = set(RULE_KINDS) | set(comparison.FAMILIES) | {"lots_band", "coowner"}
+    words = set(pages.ALERT_KINDS) | set(comparison.FAMILIES) | {"lots_band", "coowner"}
 
     assert words - set(catalog("en")) == set()
     assert "Sustained water flow" == Translator("en")("sustained_flow")
@@ -94,6 +118,6 @@ def test_identifiers_shown_as_words_read_as_english():
 def test_translations_keep_their_placeholders(language):
     """A translation that drops {n} would show a sentence without its number."""
     for english, translated in catalog(language).items():
-        assert set(re.findall(r"{\w+}", english)) == set(
-            re.findall(r"{\w+}", translated)
+        assert set(re.findall(r"{\w+(?::\w+)?}", english)) == set(
+            re.findall(r"{\w+(?::\w+)?}", translated)
         ), english

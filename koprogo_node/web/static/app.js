@@ -85,10 +85,9 @@ async function openAlerts() {
       const li = document.createElement("li");
       const link = document.createElement("a");
       link.href = "/alerts";
-      link.textContent = x.kind.replaceAll("_", " ") + " · " + x.sensor;
+      link.textContent = t(x.kind) + " · " + x.sensor;
       const since = new Date(x.start_ts * 1000).toLocaleString(lang + "-BE");
-      li.append(link, " · " + x.severity + " · " + since + ". " +
-        x.evidence.explanation);
+      li.append(link, " · " + t(x.severity) + " · " + since);
       return li;
     });
     byId("alerts").replaceChildren(...items);
