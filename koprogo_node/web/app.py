@@ -31,6 +31,7 @@ from .auth import (
 )
 from .auth import add_routes as add_auth_routes
 from .local_token import write_local_token
+from .pages import translator_of
 from .visibility import may_see
 
 log = structlog.get_logger(__name__)
@@ -348,5 +349,6 @@ async def _chart(request: web.Request) -> web.Response:
     )
     from .chart import render_chart  # pygal is loaded on the first chart only
 
-    svg = await asyncio.to_thread(render_chart, series, start_s, end_s)
+    tr = translator_of(request)
+    svg = await asyncio.to_thread(render_chart, series, start_s, end_s, tr)
     return web.Response(body=svg, content_type="image/svg+xml")

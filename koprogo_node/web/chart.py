@@ -7,9 +7,7 @@ out.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Callable
-from zoneinfo import ZoneInfo
 
 import pygal
 from pygal.style import CleanStyle
@@ -17,13 +15,12 @@ from pygal.style import CleanStyle
 from .history import Window
 from .i18n import Translator
 
-LOCAL = ZoneInfo("Europe/Brussels")
 QUARTER_S = 900
 LABEL_PATTERN = {"day": "HH:mm", "week": "EEE HH'h'", "month": "d MMM", "year": "MMM"}
 
 
 def render_chart(
-    series: dict[str, dict[int, float]], start_s: int, end_s: int
+    series: dict[str, dict[int, float]], start_s: int, end_s: int, tr: Translator
 ) -> bytes:
     """Building power (kW) and water flow (L/min) per quarter hour."""
     starts = list(range(start_s // QUARTER_S * QUARTER_S, end_s, QUARTER_S))
@@ -38,16 +35,18 @@ def render_chart(
         x_labels_major_every=max(1, len(starts) // 8),
         truncate_label=-1,
         legend_at_bottom=True,
-        formatter=_one_decimal,
-        value_formatter=_one_decimal,
+        formatter=lambda v: "" if v is None else tr.number(v, 1),
+        value_formatter=lambda v: "" if v is None else tr.number(v, 1),
         disable_xml_declaration=False,
     )
-    chart.x_labels = [_label(s) for s in starts]
+    chart.x_labels = [tr.pattern(s, "EEE HH:mm") for s in starts]
     electricity = series.get("electricity_import", {})
     water = series.get("water", {})
-    chart.add("electricity, kW", [_per(electricity, s, 4.0) for s in starts])
+    chart.add(tr("electricity, kW"), [_per(electricity, s, 4.0) for s in starts])
     chart.add(
-        "water, L/min", [_per(water, s, 1000 / 15) for s in starts], secondary=True
+        tr("water, L/min"),
+        [_per(water, s, 1000 / 15) for s in starts],
+        secondary=True,
     )
     return chart.render()
 
@@ -97,11 +96,3 @@ def _point(start: int, value: float | None, zoom_link) -> dict | float | None:
 def _per(values: dict[int, float], start: int, factor: float) -> float | None:
     found = values.get(start)
     return None if found is None else round(found * factor, 3)
-
-
-def _label(start_s: int) -> str:
-    return datetime.fromtimestamp(start_s, LOCAL).strftime("%a %H:%M")
-
-
-def _one_decimal(value: float | None) -> str:
-    return "" if value is None else f"{value:.1f}"

@@ -110,7 +110,7 @@ class _Pages:
     def _render(self, request: web.Request, name: str, **context) -> web.Response:
         view = request.app[self.view_key]
         chosen = request.query.get("lang")
-        tr = _translator_of(request)
+        tr = translator_of(request)
         session = request[SESSION]
         caller = request[USER]
         html = ENV.get_template(f"{name}.html").render(
@@ -164,7 +164,7 @@ class _Pages:
         points = history.points(view, rows)
         counter = next(s["kind"] for s in sensors if s["name"] == chosen) == "counter"
         unit = next(s["unit"] for s in sensors if s["name"] == chosen)
-        tr = _translator_of(request)
+        tr = translator_of(request)
         finer = history.FINER.get(tier)
         zoom = None
         if finer:
@@ -279,7 +279,8 @@ def _main_meters_first(sensor: dict) -> tuple:
     return (order, sensor["kind"] != "counter", sensor["name"])
 
 
-def _translator_of(request: web.Request) -> Translator:
+def translator_of(request: web.Request) -> Translator:
+    """The visitor's language: ?lang=, then the cookie, then Accept-Language."""
     return Translator(
         negotiate(
             request.query.get("lang"),

@@ -60,6 +60,7 @@ def _texts_shown() -> set[str]:
     found |= {label for _, label in pages.NAV} | set(pages.SCRIPT_TEXTS)
     found |= {role.label for role in Role} | set(STATES) | set(pages.ALERT_KINDS)
     found |= {"counter", "gauge", "No data in this period"}
+    found |= {"electricity, kW", "water, L/min"}  # the overview chart's series
     found |= {template for template in _explanation_templates()}
     found |= set(comparison.FAMILIES) | set(comparison.SIMILARITY)
     found |= set(history.TIERS) | {spec[3] for spec in settings_api.FIELDS.values()}

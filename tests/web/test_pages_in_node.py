@@ -116,6 +116,15 @@ def test_language_follows_the_browser_then_the_switch(node):
     assert '<html lang="fr">' in remembered and "Alertes ouvertes" in remembered
 
 
+def test_the_overview_chart_speaks_the_visitors_language(node):
+    browser = logged_in(node, "owner", language="nl-BE")
+
+    chart = browser.call("GET", "/chart.svg?hours=24", accept="image/svg+xml").text
+
+    assert "elektriciteit, kW" in chart and "electricity, kW" not in chart
+    assert re.search(r">(ma|di|wo|do|vr|za|zo)\.? \d\d:\d\d<", chart)
+
+
 def test_history_shows_the_building_meter_with_zoom_links_and_csv(node):
     browser = logged_in(node, "owner")
 

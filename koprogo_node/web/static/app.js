@@ -142,6 +142,6 @@ settingsForms();
 if (document.body.dataset.page === "/") {
   overview(); setInterval(overview, 2000);
   openAlerts(); setInterval(openAlerts, 5000);
-  setInterval(() => { byId("chart").src = "/chart.svg?hours=24&t=" + Date.now(); },
-    10000);
+  const chart = () => `/chart.svg?hours=24&lang=${lang}&t=${Date.now()}`;
+  setInterval(() => { byId("chart").src = chart(); }, 10000);
 }
