@@ -248,8 +248,10 @@ class Node:
 
         service = DetectionService(self.config, self.data_dir, self.writer, self.clock)
         await service.start()
-        # Tariffs and thresholds an admin changed on the dashboard.
-        settings_api.apply(service, settings_api.load(self.data_dir))
+        # Tariffs, thresholds and meters an admin changed on the dashboard.
+        saved = settings_api.load(self.data_dir)
+        settings_api.apply(service, saved.values)
+        settings_api.apply_meters(service, saved)
         service.on_change = self._start_webhooks()
         task = asyncio.create_task(service.run(), name="detect")
         task.add_done_callback(_report_failure)

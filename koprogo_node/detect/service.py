@@ -86,6 +86,7 @@ class DetectionService:
         self.on_change: Callable[[str, dict], None] | None = None  # webhooks
         self._lot = re.compile(config.federation.privacy.lot_pattern)
         self.failing: str | None = None
+        self.unwatched: set[str] = set()  # meters an admin took off the watch
 
     async def start(self) -> None:
         """Take back stored alerts and load the water-leak model."""
@@ -127,6 +128,8 @@ class DetectionService:
         )
         findings: list[Finding] = []
         for sensor, (fam, series) in meters.items():
+            if sensor in self.unwatched:
+                continue
             findings += self._run_rules(sensor, fam, series, now)
             if fam == "water" and self.model is not None:
                 findings += await self._run_model(sensor, series, now)

@@ -72,7 +72,7 @@ async def start_web(view, config: WebConfig) -> tuple[web.AppRunner, str]:
     )
     federation_api.add_routes(app, VIEW, _in_ledger)
     alerts_api.add_routes(app, VIEW, _in_ledger)
-    settings_api.add_routes(app, VIEW)
+    settings_api.add_routes(app, VIEW, _in_ledger)
     pages.add_routes(app, VIEW, _in_ledger, rules)
     openapi.add_routes(app)
     metrics.add_routes(app, VIEW)
@@ -91,7 +91,7 @@ async def start_web(view, config: WebConfig) -> tuple[web.AppRunner, str]:
 async def _json_errors(request: web.Request, handler: Callable) -> web.StreamResponse:
     try:
         return await handler(request)
-    except BadRequest as exc:
+    except (BadRequest, settings_api.SettingsError) as exc:
         return web.json_response({"error": str(exc)}, status=400)
     except LedgerCorrupt as exc:
         return web.json_response({"error": str(exc)}, status=503)

@@ -536,14 +536,20 @@ def _settings_paths() -> dict:
         | {"minimum": low, "maximum": high, "description": what}
         for name, (_, low, high, what) in settings_api.FIELDS.items()
     }
-    groups = {"tariffs", "thresholds"}
+    label = {"type": "string", "maxLength": settings_api.MAX_LABEL}
+    meter = {
+        "type": "object",
+        "properties": {"label": label, "watched": BOOL},
+        "additionalProperties": False,
+    }
     shown = _closed(
         {
             group: _closed(
                 {n: f for n, f in fields.items() if settings_api.FIELDS[n][0] == group}
             )
-            for group in sorted(groups)
+            for group in ("tariffs", "thresholds")
         }
+        | {"meters": _map_of(meter)}
     )
     change = {
         "type": "object",
@@ -551,9 +557,17 @@ def _settings_paths() -> dict:
         "additionalProperties": False,
         "minProperties": 1,
     }
+    # Printable text only: control characters are refused.
+    meter_change = meter | {
+        "minProperties": 1,
+        "properties": {
+            "label": label | {"pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"},
+            "watched": BOOL,
+        },
+    }
     return {
         f"{API}/settings": {
-            "get": _op("Tariffs and leak thresholds in force", "node", shown),
+            "get": _op("Tariffs, thresholds and meter choices in force", "node", shown),
             "put": _op(
                 "Change tariffs or thresholds (admins); applied at once",
                 "auth",
@@ -561,7 +575,17 @@ def _settings_paths() -> dict:
                 errors=(400, 503),
                 requestBody=_body(change),
             ),
-        }
+        },
+        f"{API}/settings/meters/{{name}}": {
+            "put": _op(
+                "Label a meter, or take it off (or back on) the detectors' watch",
+                "auth",
+                _closed({"name": STR}, {"label": STR, "watched": BOOL}),
+                errors=(400, 404),
+                parameters=[_path("name", "The meter's channel name")],
+                requestBody=_body(meter_change),
+            )
+        },
     }
 
 

@@ -189,6 +189,9 @@ class _Pages:
             request,
             "history",
             sensors=names,
+            labels={
+                name: request.app[settings_api.SAVED].label(name) for name in names
+            },
             chosen=chosen,
             problems=problems,
             tier=tier,
@@ -252,6 +255,7 @@ class _Pages:
         auth = request.app[AUTH]
         sensors = await self.in_ledger(request, query.sensors)
         detection = view.detection
+        saved = request.app[settings_api.SAVED]
         return self._render(
             request,
             "settings",
@@ -261,6 +265,12 @@ class _Pages:
             sensors=sensors,
             values=settings_api.current(detection) if detection else None,
             fields=settings_api.FIELDS,
+            meter_labels={
+                s["name"]: saved.meters.get(s["name"], {}).get("label", "")
+                for s in sensors
+            },
+            unwatched=saved.unwatched(),
+            max_label=settings_api.MAX_LABEL,
         )
 
     async def login(self, request: web.Request) -> web.Response:

@@ -104,6 +104,7 @@ class Browser:
     base: str
     accept_language: str = "en"
     csrf: str = ""
+    token: str = ""  # an API token, sent as a bearer instead of cookies
     jar: http.cookiejar.CookieJar = field(default_factory=http.cookiejar.CookieJar)
 
     def __post_init__(self) -> None:
@@ -123,6 +124,8 @@ class Browser:
             request.add_header("Content-Type", "application/json")
         if self.csrf:
             request.add_header("X-CSRF-Token", self.csrf)
+        if self.token:
+            request.add_header("Authorization", f"Bearer {self.token}")
         try:
             with self.opener.open(request, timeout=10) as response:
                 return Answer(response.status, dict(response.headers), _text(response))

@@ -134,7 +134,7 @@ def test_the_language_switch_changes_texts_and_number_formats(admin, node):
     admin.click("header .lang a[hreflang=en]")
 
 
-def test_settings_forms_change_tariffs_and_add_a_co_owner(admin, node):
+def test_settings_forms_change_tariffs_label_a_meter_and_add_a_co_owner(admin, node):
     admin.goto(node.base + "/settings")
     admin.fill("#settings [name=water_eur_per_m3]", "4.75")
     admin.click("#settings button")
@@ -144,9 +144,16 @@ def test_settings_forms_change_tariffs_and_add_a_co_owner(admin, node):
     admin.select_option("#new-user [name=role]", "coowner")
     admin.click("#new-user button")
     admin.locator("#users td", has_text="owner").first.wait_for()
-    tariffs = admin.request.get(f"{node.base}/api/v1/settings").json()["tariffs"]
+    water = admin.locator('#meters tr[data-meter="sim.water"]')
+    water.locator("[name=label]").fill("Main water meter")
+    water.locator("button.save-meter").click()
+    water.locator(".error", has_text="Saved.").wait_for()
+    settings = admin.request.get(f"{node.base}/api/v1/settings").json()
+    admin.goto(node.base + "/history?sensor=sim.water")
 
-    assert 4.75 == tariffs["water_eur_per_m3"]
+    assert 4.75 == settings["tariffs"]["water_eur_per_m3"]
+    assert "Main water meter" == settings["meters"]["sim.water"]["label"]
+    assert "Main water meter · sim.water" in admin.inner_text("select[name=sensor]")
 
 
 def test_a_co_owner_sees_no_admin_page(chromium, node, admin):

@@ -186,7 +186,7 @@ def test_auth_endpoints_are_tagged_auth():
         if op["tags"] == ["auth"]
     }
 
-    assert 16 == len(tagged)
+    assert 17 == len(tagged)
     assert ("/api/v1/alerts/{alert_id}/ack", "post") in tagged
     assert ("/api/v1/tokens/{name}", "delete") in tagged
 
@@ -305,7 +305,7 @@ def test_schemathesis_finds_nothing_on_any_endpoint_as_admin(demo, demo_dir, tmp
 
     found = set(re.findall(r"^- (ST\d+) ", result.stdout, re.MULTILINE))
     assert found == set(), result.stdout[-4000:]
-    assert "Selected: 22/26" in result.stdout, result.stdout[-2000:]
+    assert "Selected: 23/27" in result.stdout, result.stdout[-2000:]
     assert result.returncode == 0, result.stdout[-4000:]
 
 

@@ -8,6 +8,7 @@ import io
 import json
 import re
 import sqlite3
+import time
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -140,7 +141,7 @@ def test_history_shows_the_building_meter_with_zoom_links_and_csv(node):
         "GET", _unescape(csv_link.group(1)).replace("format=csv", "format=json")
     ).json()
 
-    selected = re.search(r"<option selected>([^<]+)<", week).group(1)
+    selected = re.search(r"<option value=\"([^\"]+)\" selected>", week).group(1)
 
     # Electricity is metered per lot here, which co-owners do not see; the
     # building's water meter is the first shared meter.
@@ -216,6 +217,60 @@ def test_admin_adds_a_note_that_the_alerts_page_shows(node):
     assert 'class="alert-actions"' not in page  # co-owners get no buttons
 
 
+@pytest.mark.parametrize(
+    ("meter", "body", "status"),
+    [
+        ("sim.water", {"label": "x" * 61}, 400),
+        ("sim.water", {"label": "tab\there"}, 400),
+        ("sim.water", {"watched": "no"}, 400),
+        ("sim.water", {"colour": "red"}, 400),
+        ("sim.water", {}, 400),
+        ("no.such.meter", {"label": "Ghost"}, 404),
+    ],
+)
+def test_meter_settings_refuse_bad_input(node, meter, body, status):
+    answer = logged_in(node, *ADMIN).call(
+        "PUT", f"/api/v1/settings/meters/{meter}", body
+    )
+
+    assert status == answer.status and answer.json()["error"]
+
+
+def test_a_meter_label_shows_on_the_pages(node):
+    admin, owner = logged_in(node, *ADMIN), logged_in(node, "owner")
+    body = {"label": "Compteur d'eau général"}
+
+    refused = owner.call("PUT", "/api/v1/settings/meters/sim.water", body)
+    changed = admin.call("PUT", "/api/v1/settings/meters/sim.water", body)
+    history = owner.page("/history?sensor=sim.water").text
+    settings = admin.call("GET", "/api/v1/settings").json()
+
+    assert 403 == refused.status and 200 == changed.status
+    assert "Compteur d&#39;eau général · sim.water" in history
+    assert {"label": "Compteur d'eau général"} == settings["meters"]["sim.water"]
+
+
+def test_an_unwatched_meter_raises_no_alert(tmp_path):
+    """The same leaking building, with its water meter taken off the watch."""
+    data = tmp_path / "data"
+    data.mkdir()
+    unwatched = {"meters": {"sim.water": {"watched": False}}}
+    (data / "settings.json").write_text(json.dumps(unwatched))
+    running = start_leaky_node(tmp_path)
+    try:
+        # The watched twin opens its leak alert within about 20 s.
+        time.sleep(40)
+        reader = Browser(running.base)
+        reader.token = (running.data / "local-api-token").read_text().strip()
+        alerts = reader.call("GET", "/api/v1/alerts").json()["alerts"]
+        log = running.log.read_text()
+    finally:
+        running.stop()
+
+    assert "detection_failed" not in log
+    assert [] == [a for a in alerts if a["sensor"] == "sim.water"]
+
+
 def test_settings_change_at_once_are_recorded_and_survive_a_restart(node):
     admin = logged_in(node, *ADMIN)
 
@@ -240,8 +295,9 @@ def test_settings_change_at_once_are_recorded_and_survive_a_restart(node):
     assert [400] * 5 == bad and 403 == owner.status
     assert 4.25 == changed.json()["tariffs"]["water_eur_per_m3"]
     assert 4.25 == after["tariffs"]["water_eur_per_m3"]
-    assert {"water_eur_per_m3": 4.25} == json.loads(
-        (node.data / "settings.json").read_text()
+    assert (
+        4.25
+        == json.loads((node.data / "settings.json").read_text())["water_eur_per_m3"]
     )
     assert any(
         detail["action"] == "change_settings" and detail["by"] == "syndic"

@@ -11,14 +11,27 @@ from ..daemon.conftest import cli, write_config
 
 
 def test_saved_values_are_checked_like_api_changes(tmp_path):
-    (tmp_path / "settings.json").write_text(json.dumps({"min_history_days": 3}))
+    saved = {"min_history_days": 3, "meters": {"sim.water": {"watched": False}}}
+    (tmp_path / "settings.json").write_text(json.dumps(saved))
 
-    assert {"min_history_days": 3} == settings_api.load(tmp_path)
-    assert {} == settings_api.load(tmp_path / "absent")
+    loaded = settings_api.load(tmp_path)
+
+    assert {"min_history_days": 3} == loaded.values
+    assert {"sim.water"} == loaded.unwatched()
+    assert "sim.gas" == loaded.label("sim.gas")
+    assert settings_api.Saved() == settings_api.load(tmp_path / "absent")
 
 
 @pytest.mark.parametrize(
-    "text", ['{"water_eur_per_m3": "x"}', "{not json", '["a list"]', '{"nope": 1}']
+    "text",
+    [
+        '{"water_eur_per_m3": "x"}',
+        "{not json",
+        '["a list"]',
+        '{"nope": 1}',
+        '{"meters": {"sim.water": {"watched": "no"}}}',
+        '{"meters": ["sim.water"]}',
+    ],
 )
 def test_a_damaged_settings_file_stops_the_node_with_a_clear_error(tmp_path, text):
     data = tmp_path / "data"

@@ -125,6 +125,19 @@ function settingsForms() {
     byId("token-secret").textContent = made.token;
     return false;
   });
+  document.querySelectorAll("button.save-meter").forEach((button) => {
+    button.addEventListener("click", async () => {
+      const row = button.closest("[data-meter]");
+      const field = (name) => row.querySelector(`[name=${name}]`);
+      const said = row.querySelector(".error");
+      const path = "/api/v1/settings/meters/" + encodeURIComponent(row.dataset.meter);
+      try {
+        await api("PUT", path, {label: field("label").value,
+                                watched: field("watched").checked});
+        said.textContent = t("Saved.");
+      } catch (e) { said.textContent = e.message; }
+    });
+  });
   const remove = async (path) => {
     try { await api("DELETE", path); location.reload(); } catch (e) { alert(e.message); }
   };
