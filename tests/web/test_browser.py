@@ -109,8 +109,8 @@ def test_an_alert_is_acknowledged_with_a_note(admin, node):
     card = admin.locator(f'[data-alert="{alert_id}"]')
 
     card.locator("[name=note]").fill("Plumber booked for Monday")
-    card.locator("button[value=ack]").click()
-    admin.wait_for_load_state("load")
+    with admin.expect_navigation():  # the page reloads once the API answered
+        card.locator("button[value=ack]").click()
     card = admin.locator(f'[data-alert="{alert_id}"]')
     card.locator(".state").wait_for()
     stored = admin.request.get(f"{node.base}/api/v1/alerts/{alert_id}").json()
