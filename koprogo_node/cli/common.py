@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import urllib.request
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import NoReturn
@@ -120,22 +119,3 @@ def check_sensors(conn, names: tuple[str, ...]) -> None:
     unknown = [n for n in names if n not in known]
     if unknown:
         fail(f"unknown sensor {unknown[0]!r}; `koprogo-node status` lists them", 2)
-
-
-def daemon_json(data_dir: Path, web_url: str, path: str) -> dict | None:
-    """GET `path` from the running daemon's API, or None if it does not answer.
-
-    Sends the daemon's local token (readable by whoever may read the data
-    directory), so this works when the dashboard requires a login.
-    """
-    from ..web.local_token import read_local_token
-
-    request = urllib.request.Request(web_url.rstrip("/") + path)
-    token = read_local_token(data_dir)
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=2) as response:
-            return json.load(response)
-    except (OSError, ValueError):
-        return None

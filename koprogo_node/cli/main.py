@@ -1,8 +1,9 @@
 """`koprogo-node`: the daemon, the demo and the technician's commands.
 
 Exit codes: 0 success; 1 a check failed (e.g. `ledger verify` found a bad
-block); 2 bad usage or invalid configuration; 3 the ledger or a device is
-unavailable (missing, busy, unreadable).
+block, `doctor` found a FAIL); 2 bad usage or invalid configuration; 3 the
+ledger or a device is unavailable (missing, busy, unreadable); 4 `doctor`
+found warnings but no failure; 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -21,12 +22,14 @@ from ..errors import ConfigError, KoprogoError
 from ..logs import configure
 from . import (
     alerts_cmds,
+    doctor_cmds,
     federation_cmds,
     keys_cmds,
     ledger_cmds,
     models_cmds,
     peers_cmds,
     readings_cmds,
+    sensors_check_cmds,
     sensors_cmds,
     status_cmds,
 )
@@ -220,9 +223,12 @@ def config_show(obj: Context, config_path, data_dir, as_json: bool) -> None:
 
 
 cli.add_command(status_cmds.status)
+cli.add_command(doctor_cmds.doctor)
 cli.add_command(readings_cmds.readings)
 cli.add_command(ledger_cmds.ledger)
 cli.add_command(sensors_cmds.sensors)
+sensors_cmds.sensors.add_command(sensors_check_cmds.list_cmd)
+sensors_cmds.sensors.add_command(sensors_check_cmds.test_cmd)
 cli.add_command(keys_cmds.keys)
 cli.add_command(federation_cmds.federation)
 cli.add_command(peers_cmds.peers)

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import click
 
-from ..daemon.runfile import read_run_file
 from ..federation.bans import read_bans, write_bans
 from ..federation.identity import KEY_FILE, NodeKey, public_key_of
 from ..ledger import query
 from ..ledger.lock import holder_pid
-from .common import Context, daemon_json, data_dir_options, fail, iso, print_json, table
+from .common import Context, data_dir_options, fail, iso, print_json, table
+from .daemon_client import get_json
 
 
 @click.group()
@@ -123,10 +123,7 @@ def _own_peer_id(obj: Context) -> str | None:
 
 
 def _live(obj: Context) -> dict | None:
-    recorded = read_run_file(obj.data_dir())
-    if holder_pid(obj.data_dir()) is None or not recorded.get("web_url"):
-        return None
-    return daemon_json(obj.data_dir(), recorded["web_url"], "/api/v1/peers")
+    return get_json(obj.data_dir(), "/api/v1/peers")
 
 
 def _row(peer: dict) -> list[str]:

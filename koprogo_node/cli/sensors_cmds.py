@@ -1,26 +1,27 @@
-"""`koprogo-node sensors profiles|decode|scan-modbus`: device knowledge at hand."""
+"""`koprogo-node sensors ...`: device knowledge, captures and live views at hand."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import click
 
-from ..config.model import P1_SPECS
+from ..config.model import P1_SPECS, SERIAL_FORMATS, MqttSource, P1Source
 from ..core.clock import Stamp
 from ..core.readings import Reading, Reject
 from ..drivers.profiles import list_profiles
-from .common import fail, iso, print_json, table
+from .common import Context, fail, iso, print_json, table
 
 SPEC_CHOICES = ("auto", *P1_SPECS)
 
 
 @click.group()
 def sensors() -> None:
-    """Device profiles, decoding of captured input, bus scans."""
+    """Device profiles, captures and their decoding, live views, bus scans."""
 
 
 @sensors.command("profiles")
@@ -157,6 +158,132 @@ def scan_modbus(
         for d in found
     ]
     click.echo(table(rows, ["unit", "model", "also matches"]))
+
+
+@sensors.command("capture-p1")
+@click.argument("port")
+@click.option(
+    "--seconds",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    help="How long to record; 0: until Ctrl-C.",
+)
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File for the telegrams (replaced) [default: stdout].",
+)
+@click.option(
+    "--baud",
+    type=click.Choice(["115200", "9600"]),
+    default="115200",
+    show_default=True,
+    help="Serial speed; DSMR 2.2 and 3 meters: 9600.",
+)
+@click.option(
+    "--serial-format",
+    type=click.Choice(SERIAL_FORMATS),
+    default="8N1",
+    show_default=True,
+    help="Bits, parity, stop; DSMR 2.2 and 3 meters: 7E1.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Summary as JSON (on stderr).")
+def capture_p1(
+    port: str,
+    seconds: float,
+    out_path: Path | None,
+    baud: str,
+    serial_format: str,
+    as_json: bool,
+) -> None:
+    """Record a P1 port's telegrams, byte for byte, for `sensors decode p1`.
+
+    Opens PORT as the node does (locked for exclusive use, so stop the
+    daemon if it reads the same port). A summary goes to stderr. Exit 3 when
+    the port is missing, busy or not a serial device.
+
+    \b
+    Examples:
+      koprogo-node sensors capture-p1 /dev/ttyUSB0 --seconds 60 --out p1.txt
+      koprogo-node sensors decode p1 p1.txt
+    """
+    from .sensors_live import run_capture
+
+    settings = P1Source(path=port, baudrate=int(baud), serial_format=serial_format)
+    run_capture(settings, out_path, seconds or None, as_json)
+
+
+@sensors.command("listen-mqtt")
+@click.option(
+    "--topic",
+    "topics",
+    multiple=True,
+    metavar="FILTER",
+    help="Topic filter, + and # allowed (repeatable) [default: the configured"
+    " subscriptions, else #].",
+)
+@click.option(
+    "--seconds",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    help="Stop after this many seconds [default: until Ctrl-C].",
+)
+@click.option("--source", "source_name", metavar="NAME", help="Which mqtt source.")
+@click.option("--host", help="Broker host instead of the configured one.")
+@click.option("--port", type=click.IntRange(1, 65535), help="Broker port.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per message.")
+@click.option(
+    "--config",
+    "config_path",
+    metavar="PATH",
+    envvar="KOPROGO_CONFIG",
+    help="TOML configuration.",
+)
+@click.pass_obj
+def listen_mqtt(
+    obj: Context,
+    topics: tuple[str, ...],
+    seconds: float,
+    source_name: str | None,
+    host: str | None,
+    port: int | None,
+    as_json: bool,
+    config_path: str | None,
+) -> None:
+    """Print the messages a broker sends, and the readings the node maps them to.
+
+    Connects with the configured mqtt source's address, TLS and credentials
+    (127.0.0.1:1883 when there is none). Exit 3 when the broker cannot be
+    reached or refuses the credentials.
+
+    \b
+    Examples:
+      koprogo-node sensors listen-mqtt --seconds 60
+      koprogo-node sensors listen-mqtt --host 192.168.1.10 --topic 'tele/#'
+    """
+    from ..daemon.systime import system_clock
+    from .sensors_live import run_listen
+
+    obj.override(config_path, None)
+    cfg = obj.config()
+    source = _mqtt_source(cfg.sources, source_name)
+    if host or port:
+        source = replace(source, host=host or source.host, port=port or source.port)
+    topics = topics or tuple(s.topic for s in source.subscriptions) or ("#",)
+    clock = system_clock(cfg.time.trust)
+    run_listen(source, topics, seconds or None, clock, as_json)
+
+
+def _mqtt_source(sources, name: str | None) -> MqttSource:
+    """The configured mqtt source named `name` (default: the first), or defaults."""
+    found = [s for s in sources if isinstance(s, MqttSource)]
+    if name is not None:
+        found = [s for s in found if s.name == name]
+        if not found:
+            fail(f"no mqtt source named {name!r} in the configuration", 2)
+    return found[0] if found else MqttSource(name="mqtt")
 
 
 def _now() -> Stamp:

@@ -8,11 +8,15 @@ import click
 
 from ..daemon.runfile import read_run_file
 from ..daemon.systime import kernel_clock_synchronised
+from ..detect import alert_log
 from ..ledger import query
 from ..ledger.lock import holder_pid
-from .common import Context, daemon_json, data_dir_options, iso, print_json, table
+from . import peers_cmds
+from .common import Context, data_dir_options, iso, print_json, table
+from .daemon_client import get_json
 
 STALE_AFTER_S = 900
+ALERT_FIELDS = ("id", "kind", "severity", "sensor", "state", "start_ts")
 
 
 @click.command()
@@ -50,17 +54,40 @@ def gather(obj: Context) -> dict:
             "ledger": {**query.head(conn), "size_bytes": _size(obj)},
             "sensors": _sensors(conn),
             "rejects": query.reject_counts(conn),
+            "alerts": _open_alerts(conn),
         }
     finally:
         conn.close()
-    if pid is not None and recorded.get("web_url"):
-        report["live"] = daemon_json(
-            obj.data_dir(), recorded["web_url"], "/api/v1/status"
-        )
-    if report.get("live"):
-        trusted = report["live"]["node"]["clock_trusted"]
+    live = get_json(obj.data_dir(), "/api/v1/status") if pid is not None else None
+    report["live"] = live
+    report["daemon"]["answering"] = live is not None
+    report["peers"] = _peers(obj, live)
+    if live:
+        report["daemon"]["uptime_s"] = live["node"]["uptime_s"]
+        trusted = live["node"]["clock_trusted"]
         report["clock"] = "trusted by the daemon" if trusted else report["clock"]
     return report
+
+
+def _open_alerts(conn) -> list[dict]:
+    """Alerts not yet resolved, newest first, as the ledger records them."""
+    current = alert_log.fold(query.events(conn, alert_log.EVENT_PREFIX))
+    return [
+        {key: alert.get(key) for key in ALERT_FIELDS}
+        for alert in alert_log.listed(current, "active")
+    ]
+
+
+def _peers(obj: Context, live: dict | None) -> dict:
+    """Connected peers (only a running daemon knows) and those ever heard."""
+    if not obj.config().federation.enabled:
+        return {"enabled": False}
+    federation = (live or {}).get("federation") or {}
+    return {
+        "enabled": True,
+        "connected": federation.get("connected"),
+        "known": len(peers_cmds.gather(obj)["peers"]),
+    }
 
 
 def _clock(trust: str) -> str:
@@ -90,30 +117,12 @@ def _sensors(conn) -> list[dict]:
 
 
 def render(report: dict) -> str:
-    """The status as aligned text."""
-    daemon = report["daemon"]
-    led = report["ledger"]
-    lines = [
-        f"building  {report['building_id']}",
-        "daemon    "
-        + (
-            f"running (pid {daemon['pid']})"
-            if daemon["running"]
-            else "not running: figures read from the data directory"
-        ),
-        f"clock     {report['clock']}",
-        f"ledger    block {led['height']} at {iso(led['created_ms'])},"
-        f" {led['size_bytes'] / 1e6:.1f} MB",
-    ]
-    live = report.get("live")
-    if live:
-        ingest = live["ingest"]
-        lines.append(
-            f"ingest    {ingest['rate_per_s']} readings/s,"
-            f" {ingest['committed_total']} committed since start"
-        )
-    lines += [
-        "",
+    """The status as aligned text: a header, then sensors, alerts, rejects."""
+    lines = _header(report)
+    sensors = report["sensors"]
+    stale = sum(1 for s in sensors if s["state"] == "stale")
+    lines += ["", f"sensors   {len(sensors) - stale} live, {stale} stale"]
+    lines.append(
         table(
             [
                 [
@@ -123,29 +132,76 @@ def render(report: dict) -> str:
                     _age(s["age_s"]),
                     s["state"],
                 ]
-                for s in report["sensors"]
+                for s in sensors
             ],
             ["sensor", "last value", "unit", "age", "state"],
-        ),
-    ]
+        )
+    )
+    if report["alerts"]:
+        lines += ["", _alerts_table(report["alerts"])]
     if report["rejects"]:
-        lines += [
-            "",
-            table(
-                [
-                    [
-                        r["source"],
-                        r["reason"],
-                        r["count"],
-                        iso(r["last_ms"]),
-                        r["detail"][:50],
-                    ]
-                    for r in report["rejects"]
-                ],
-                ["source", "rejected because", "count", "last", "detail"],
-            ),
-        ]
+        lines += ["", _rejects_table(report["rejects"])]
     return "\n".join(lines)
+
+
+def _header(report: dict) -> list[str]:
+    daemon, led, live = report["daemon"], report["ledger"], report.get("live")
+    lines = [
+        f"building  {report['building_id']}",
+        f"daemon    {_daemon(daemon)}",
+        f"clock     {report['clock']}",
+        f"ledger    block {led['height']} at {iso(led['created_ms'])},"
+        f" {led['size_bytes'] / 1e6:.1f} MB",
+    ]
+    if live:
+        ingest = live["ingest"]
+        lines.append(
+            f"ingest    {ingest['rate_per_s']} readings/s,"
+            f" {ingest['committed_total']} committed since start,"
+            f" {ingest['queue_depth']} queued"
+        )
+    lines.append(f"peers     {_peers_line(report['peers'])}")
+    lines.append(f"alerts    {len(report['alerts'])} open")
+    return lines
+
+
+def _daemon(daemon: dict) -> str:
+    if not daemon["running"]:
+        return "not running: figures read from the data directory"
+    if not daemon["answering"]:
+        return (
+            f"running (pid {daemon['pid']}) but not answering on its control"
+            " socket: figures read from the data directory"
+        )
+    return f"running (pid {daemon['pid']}), up {_age(daemon['uptime_s'])}"
+
+
+def _peers_line(peers: dict) -> str:
+    if not peers["enabled"]:
+        return "federation off"
+    connected = peers["connected"]
+    now = "unknown (daemon down)" if connected is None else str(connected)
+    return f"{now} connected, {peers['known']} known"
+
+
+def _alerts_table(alerts: list[dict]) -> str:
+    return table(
+        [
+            [a["id"], a["severity"], a["state"], iso(int(a["start_ts"] * 1000))]
+            for a in alerts
+        ],
+        ["open alert", "severity", "state", "since"],
+    )
+
+
+def _rejects_table(rejects: list[dict]) -> str:
+    return table(
+        [
+            [r["source"], r["reason"], r["count"], iso(r["last_ms"]), r["detail"][:50]]
+            for r in rejects
+        ],
+        ["source", "rejected because", "count", "last", "detail"],
+    )
 
 
 def _num(value) -> str:

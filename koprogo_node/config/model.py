@@ -224,6 +224,14 @@ class WebConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ControlConfig:
+    socket: str = option(
+        "", "the CLI's Unix socket; empty: control.sock in the data directory"
+    )
+    group: str = option("koprogo", "group given the socket (mode 0660), if it exists")
+
+
+@dataclass(frozen=True, kw_only=True)
 class LogConfig:
     level: str = option(
         "info", "minimum level", choices=("debug", "info", "warning", "error")
@@ -399,6 +407,7 @@ class Config:
     ledger: LedgerConfig = field(default_factory=LedgerConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
     web: WebConfig = field(default_factory=WebConfig)
+    control: ControlConfig = field(default_factory=ControlConfig)
     log: LogConfig = field(default_factory=LogConfig)
     building: BuildingConfig = field(default_factory=BuildingConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)

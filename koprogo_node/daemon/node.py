@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from ..federation.service import FederationService
 from ..ledger.stats import IngestStats
 from ..ledger.writer import LedgerWriter
+from ..web.control_socket import remove_socket, socket_path
 from .runfile import write_run_file
 from .sdnotify import Notifier
 from .sink import IngestSink
@@ -50,6 +51,7 @@ class NodeView:
     sources: dict[str, Source] = field(default_factory=dict)
     started_s: float = field(default_factory=time.time)
     peer_id: str = ""
+    control_socket: Path | None = None
     federation: FederationService | None = None
     detection: DetectionService | None = None
 
@@ -101,6 +103,7 @@ class Node:
             self.writer,
             queue,
             peer_id=self.identity.peer_id,
+            control_socket=socket_path(self.config.control.socket, self.data_dir),
         )
         writer_task = asyncio.create_task(self.writer.run(queue), name="ledger")
         web_runner = federation = None
@@ -111,7 +114,9 @@ class Node:
             for source in self.sources:
                 self.add_source(source)
             self._install_signals()
-            write_run_file(self.data_dir, self.config, self.web_url)
+            write_run_file(
+                self.data_dir, self.config, self.web_url, self.view.control_socket
+            )
             self.notifier.ready()
             log.info(
                 "node_started",
@@ -206,6 +211,7 @@ class Node:
         await self.writer.close()
         if web_runner is not None:
             await web_runner.cleanup()
+            remove_socket(self.view.control_socket)
         log.info(
             "node_stopped",
             height=self.writer.height,
@@ -213,9 +219,24 @@ class Node:
         )
 
     async def _start_web(self):
-        if not self.config.web.enabled:
-            return None
+        """The dashboard on TCP when enabled; the CLI's control socket always."""
         from ..web.app import start_web
+
+        if self.config.web.enabled:
+            self._print_setup_code()
+        try:
+            runner, self.web_url = await start_web(self.view, self.config)
+        except OSError as exc:
+            web = self.config.web
+            reason = exc.strerror or exc
+            raise WebUnavailable(
+                f"cannot serve the dashboard on {web.host}:{web.port}: {reason}"
+                " (choose another port: web.port, or --port for the demo;"
+                " or set web.enabled = false)"
+            ) from exc
+        return runner
+
+    def _print_setup_code(self) -> None:
         from ..web.auth import ensure_setup_code
 
         code = ensure_setup_code(self.data_dir)
@@ -227,18 +248,6 @@ class Node:
                 flush=True,
             )
             log.info("setup_code_printed")
-
-        try:
-            runner, self.web_url = await start_web(self.view, self.config.web)
-        except OSError as exc:
-            web = self.config.web
-            reason = exc.strerror or exc
-            raise WebUnavailable(
-                f"cannot serve the dashboard on {web.host}:{web.port}: {reason}"
-                " (choose another port: web.port, or --port for the demo;"
-                " or set web.enabled = false)"
-            ) from exc
-        return runner
 
     async def _start_detection(self) -> DetectionService | None:
         if not self.config.alerts.enabled:

@@ -1,6 +1,6 @@
 """`node.json` in the data directory: who runs here and where it listens.
 
-The CLI reads it to find a running daemon's building id and web address
+The CLI reads it to find a running daemon's building id, web address and control socket
 (the lock file says whether the daemon still runs).
 """
 
@@ -17,13 +17,16 @@ from ..files import replace_file
 RUN_FILE = "node.json"
 
 
-def write_run_file(data_dir: Path, config: Config, web_url: str | None) -> None:
+def write_run_file(
+    data_dir: Path, config: Config, web_url: str | None, control_socket: Path | None
+) -> None:
     """Record the running daemon's identity (replaced atomically)."""
     data = {
         "pid": os.getpid(),
         "building_id": config.node.building_id,
         "name": config.node.name,
         "web_url": web_url,
+        "control_socket": str(control_socket) if control_socket else None,
         "started_s": round(time.time(), 3),
     }
     replace_file(data_dir / RUN_FILE, json.dumps(data))

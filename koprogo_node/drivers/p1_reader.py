@@ -128,7 +128,7 @@ class P1Reader:
 
     async def _run_port(self, sink: Sink, clock: Clock) -> None:
         """Read the serial port until cancelled or lost."""
-        port = await asyncio.to_thread(self._open_port)
+        port = await asyncio.to_thread(open_port, self.config)
         self.port_open = True
         stamp = clock.stamp()
         self._last_telegram_mono = stamp.mono_s
@@ -158,27 +158,11 @@ class P1Reader:
             self.port_open = False
             log.info("p1_closed", source=self.name, path=self.config.path)
 
-    def _open_port(self) -> serial.Serial:
-        """Open the serial device (blocking; run in a worker thread)."""
-        bits, parity, stop = self.config.serial_format
-        try:
-            return serial.Serial(
-                port=self.config.path,
-                baudrate=self.config.baudrate,
-                bytesize=int(bits),
-                parity=parity,
-                stopbits=int(stop),
-                timeout=READ_TIMEOUT_S,
-                exclusive=True,
-            )
-        except (serial.SerialException, OSError) as exc:
-            raise SensorUnavailable(
-                f"cannot open P1 port {self.config.path}: {exc}"
-            ) from exc
-
     async def _read_chunk(self, port: serial.Serial) -> bytes:
         """Read what has arrived, waiting at most READ_TIMEOUT_S for a byte."""
-        pending = asyncio.ensure_future(asyncio.to_thread(_read_some, port))
+        pending = asyncio.ensure_future(
+            asyncio.to_thread(read_port, port, self.config.path)
+        )
         try:
             return await asyncio.shield(pending)
         except asyncio.CancelledError:
@@ -189,10 +173,6 @@ class P1Reader:
             if pending.done() and not pending.cancelled():
                 pending.exception()  # retrieved, so asyncio does not warn
             raise
-        except (serial.SerialException, OSError) as exc:
-            raise SensorUnavailable(
-                f"cannot read P1 port {self.config.path}: {exc}"
-            ) from exc
 
     async def _deliver(self, items: list[Output], sink: Sink) -> None:
         """Hand readings and rejects to the sink."""
@@ -220,6 +200,35 @@ class P1Reader:
                 self._receiving = False
                 self._silence_logged = True
                 log.warning("p1_silent", source=self.name, silent_s=round(silent_s))
+
+
+def open_port(config: P1Source) -> serial.Serial:
+    """Open a P1 serial device with its settings (blocking; run off the loop).
+
+    The port is locked for exclusive use, so a second reader is refused
+    rather than sharing the bytes.
+    """
+    bits, parity, stop = config.serial_format
+    try:
+        return serial.Serial(
+            port=config.path,
+            baudrate=config.baudrate,
+            bytesize=int(bits),
+            parity=parity,
+            stopbits=int(stop),
+            timeout=READ_TIMEOUT_S,
+            exclusive=True,
+        )
+    except (serial.SerialException, OSError) as exc:
+        raise SensorUnavailable(f"cannot open P1 port {config.path}: {exc}") from exc
+
+
+def read_port(port: serial.Serial, path: str) -> bytes:
+    """Read what has arrived on an open port (blocking, see `_read_some`)."""
+    try:
+        return _read_some(port)
+    except (serial.SerialException, OSError) as exc:
+        raise SensorUnavailable(f"cannot read P1 port {path}: {exc}") from exc
 
 
 def _read_some(port: serial.Serial) -> bytes:

@@ -14,7 +14,7 @@ from typing import Callable
 import structlog
 from aiohttp import web
 
-from ..config.model import WebConfig
+from ..config.model import Config, WebConfig
 from ..core.channels import family
 from ..core.rollups import Tier
 from ..errors import LedgerCorrupt
@@ -30,6 +30,7 @@ from .auth import (
     auth_middleware,
 )
 from .auth import add_routes as add_auth_routes
+from .control_socket import serve_on_socket
 from .local_token import write_local_token
 from .pages import translator_of
 from .visibility import may_see
@@ -54,8 +55,25 @@ class BadRequest(ValueError):
     """A query parameter is missing or malformed."""
 
 
-async def start_web(view, config: WebConfig) -> tuple[web.AppRunner, str]:
-    """Serve the app; return the runner and the URL actually bound."""
+async def start_web(view, config: Config) -> tuple[web.AppRunner, str | None]:
+    """Serve the app on TCP (unless the web is off) and on the control socket.
+
+    Returns the runner and the URL bound on TCP (None when the web is off).
+    """
+    app = _build_app(view, config.web)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    url = None
+    if config.web.enabled:
+        site = web.TCPSite(runner, config.web.host, config.web.port)
+        await site.start()
+        url = f"http://{config.web.host}:{runner.addresses[0][1]}/"
+        log.info("web_listening", url=url)
+    await _serve_control_socket(runner, view.control_socket, config.control.group)
+    return runner, url
+
+
+def _build_app(view, config: WebConfig) -> web.Application:
     rules = (*OPEN_READS, *ROUTE_ROLES) if config.anonymous_read else ROUTE_ROLES
     app = web.Application(middlewares=[_json_errors, auth_middleware(rules)])
     app[VIEW] = view
@@ -77,14 +95,15 @@ async def start_web(view, config: WebConfig) -> tuple[web.AppRunner, str]:
     openapi.add_routes(app)
     metrics.add_routes(app, VIEW)
     write_local_token(app[AUTH].tokens, view.data_dir)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, config.host, config.port)
-    await site.start()
-    port = runner.addresses[0][1]
-    url = f"http://{config.host}:{port}/"
-    log.info("web_listening", url=url)
-    return runner, url
+    return app
+
+
+async def _serve_control_socket(runner: web.AppRunner, path: Path, group: str):
+    """The CLI's way in; without it the node still runs, and says so once."""
+    try:
+        await serve_on_socket(runner, path, group)
+    except OSError as exc:
+        log.error("control_socket_unavailable", path=str(path), reason=str(exc))
 
 
 @web.middleware

@@ -1,4 +1,6 @@
-"""The token local tools use to read the running daemon's API.
+"""A technician token for scripts on the node that use the TCP API.
+
+The CLI itself talks to the daemon on its control socket and needs no token.
 
 At each start the daemon makes a fresh technician token and writes it to
 `DATA_DIR/local-api-token` (mode 0600): whoever may read the data directory

@@ -16,7 +16,7 @@ import jsonschema
 import pytest
 from openapi_spec_validator import validate
 
-from koprogo_node.config.model import WebConfig
+from koprogo_node.config.model import Config, WebConfig
 from koprogo_node.web.app import start_web
 from koprogo_node.web.local_token import read_local_token
 from koprogo_node.web.openapi import add_routes, openapi_document
@@ -126,8 +126,9 @@ def test_document_is_valid_openapi_3_1():
 
 async def test_every_api_route_of_the_app_is_documented(tmp_path):
     """Each /api/v1 route the dashboard registers has a documented operation."""
-    view = SimpleNamespace(data_dir=tmp_path)
-    runner, _ = await start_web(view, WebConfig(host="127.0.0.1", port=0))
+    view = SimpleNamespace(data_dir=tmp_path, control_socket=tmp_path / "c.sock")
+    config = Config(web=WebConfig(host="127.0.0.1", port=0))
+    runner, _ = await start_web(view, config)
     try:
         routes = {
             (r.method.lower(), path)
