@@ -68,7 +68,13 @@ def list_alerts(obj: Context, config_path, data_dir, state, as_json: bool) -> No
 @data_dir_options
 @click.pass_obj
 def acknowledge(obj: Context, alert_id: str, note: str, config_path, data_dir):
-    """Mark the alert ALERT_ID as seen by a person."""
+    """Mark the alert ALERT_ID as seen by a person.
+
+    \b
+    Example:
+      koprogo-node alerts ack continuous_flow:common.water:1793577600 \\
+          --note "plumber booked for Monday"
+    """
     obj.override(config_path, data_dir)
     _change(obj, "acknowledge", alert_id, note)
 
@@ -79,7 +85,13 @@ def acknowledge(obj: Context, alert_id: str, note: str, config_path, data_dir):
 @data_dir_options
 @click.pass_obj
 def resolve(obj: Context, alert_id: str, note: str, config_path, data_dir):
-    """Close the alert ALERT_ID by hand, for instance after a repair."""
+    """Close the alert ALERT_ID by hand, for instance after a repair.
+
+    \b
+    Example:
+      koprogo-node alerts resolve continuous_flow:common.water:1793577600 \\
+          --note "leaking valve in the boiler room replaced"
+    """
     obj.override(config_path, data_dir)
     _change(obj, "resolve", alert_id, note)
 

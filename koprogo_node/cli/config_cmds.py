@@ -15,7 +15,7 @@ SECRET_KEYS = ("decryption_key", "password", "token", "secret")
 
 def show(cfg: Config, as_json: bool) -> None:
     """Print the effective configuration with secrets masked, as TOML or JSON."""
-    data = _masked(dataclasses.asdict(cfg))
+    data = masked(dataclasses.asdict(cfg))
     data["sources"] = [
         {"type": given.TYPE, **source}
         for source, given in zip(data["sources"], cfg.sources)
@@ -26,12 +26,13 @@ def show(cfg: Config, as_json: bool) -> None:
         click.echo(tomli_w.dumps(data), nl=False)
 
 
-def _masked(value):
+def masked(value):
+    """A copy of a config's plain data with every secret replaced by stars."""
     if isinstance(value, dict):
         return {
-            k: ("********" if any(s in k for s in SECRET_KEYS) and v else _masked(v))
+            k: ("********" if any(s in k for s in SECRET_KEYS) and v else masked(v))
             for k, v in value.items()
         }
     if isinstance(value, (list, tuple)):
-        return [_masked(v) for v in value]
+        return [masked(v) for v in value]
     return value

@@ -55,7 +55,13 @@ def init(folder: Path) -> None:
 @click.option("--name", required=True, help="Building the node serves.")
 @dir_option
 def admit(peer: str, name: str, folder: Path) -> None:
-    """Admit the node with peer id PEER (see `koprogo-node keys show`)."""
+    """Admit the node with peer id PEER (see `koprogo-node keys show`).
+
+    \b
+    Example:
+      koprogo-node federation admit 12D3KooW... --name "Résidence Louise" \\
+          --dir /srv/federation
+    """
     _update(
         folder, lambda signed, key: roster.admit(signed, key, peer, name, time.time())
     )
@@ -66,7 +72,12 @@ def admit(peer: str, name: str, folder: Path) -> None:
 @click.argument("peer")
 @dir_option
 def revoke(peer: str, folder: Path) -> None:
-    """Revoke the node with peer id PEER from now on."""
+    """Revoke the node with peer id PEER from now on.
+
+    \b
+    Example:
+      koprogo-node federation revoke 12D3KooW... --dir /srv/federation
+    """
     _update(folder, lambda signed, key: roster.revoke(signed, key, peer, time.time()))
     click.echo(f"revoked {peer}")
 
@@ -75,7 +86,12 @@ def revoke(peer: str, folder: Path) -> None:
 @dir_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def show(folder: Path, as_json: bool) -> None:
-    """Print the roster: serial, members, revocations."""
+    """Print the roster: serial, members, revocations.
+
+    \b
+    Example:
+      koprogo-node federation roster --dir /srv/federation --json
+    """
     key, signed = _load(folder)
     current = roster.read(signed, key.public_key)
     members = [

@@ -1,26 +1,31 @@
-"""`koprogo-node ledger verify|export`."""
+"""`koprogo-node ledger verify|export|backup|restore`."""
 
 from __future__ import annotations
 
 import csv
 import json
 import sys
+from contextlib import contextmanager
+from pathlib import Path
 
 import click
 
 from ..core.readings import Quality
+from ..ledger import backup as backups
 from ..ledger import query
 from ..ledger.verify import verify
 from .common import (
     Context,
     check_sensors,
     data_dir_options,
+    fail,
     iso,
     parse_time_ms,
     print_json,
     sensor_option,
 )
 
+PROGRESS_EVERY = 5000  # rows between two redraws of the export's bar
 QUALITY = {q.value: q.name.lower() for q in Quality}
 EXPORT_FIELDS = (
     "id",
@@ -38,7 +43,7 @@ EXPORT_FIELDS = (
 
 @click.group()
 def ledger() -> None:
-    """Verify and export the ledger."""
+    """Verify, export, back up and restore the ledger."""
 
 
 @ledger.command("verify")
@@ -91,9 +96,24 @@ def export_cmd(obj: Context, config_path, data_dir, fmt: str, sensors, from_, to
     try:
         check_sensors(conn, tuple(sensors))
         rows = query.export_rows(conn, tuple(sensors), from_ms, to_ms)
-        _write(rows, fmt)
+        lo, hi = query.id_range(conn, from_ms or 0, to_ms or 2**62)
+        with _progress_bar("exporting") as progress:
+            _write(_counted(rows, lo, hi, progress), fmt)
     finally:
         conn.close()
+
+
+def _counted(rows, first_id: int, last_id: int, progress):
+    """Pass rows through, reporting how far through the id range they are."""
+    if progress is None:
+        yield from rows
+        return
+    total = max(1, last_id - first_id + 1)
+    for n, row in enumerate(rows):
+        if n % PROGRESS_EVERY == 0:
+            progress(row[0] - first_id, total)
+        yield row
+    progress(total, total)
 
 
 def _write(rows, fmt: str) -> None:
@@ -118,3 +138,108 @@ def _write(rows, fmt: str) -> None:
             writer.writerow(record)
         else:
             out.write(json.dumps(dict(zip(EXPORT_FIELDS, record))) + "\n")
+
+
+@ledger.command("backup")
+@data_dir_options
+@click.option(
+    "--to",
+    "dest",
+    metavar="FILE",
+    type=click.Path(path_type=Path),
+    help="Where to write the copy [default: DATA_DIR/backups/ledger-<UTC stamp>.db].",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def backup_cmd(obj: Context, config_path, data_dir, dest: Path | None, as_json: bool):
+    """Copy the ledger while the daemon runs, then verify the copy.
+
+    Writes FILE and its head anchor FILE.head; keep both together. Exit 1 if
+    the copy does not verify, 2 if FILE cannot be written, 3 if there is no
+    readable ledger.
+
+    \b
+    Example:
+      koprogo-node ledger backup --to /media/usb/ledger-2026-11.db
+    """
+    obj.override(config_path, data_dir)
+    if not obj.db_path().is_file():
+        fail(f"no ledger at {obj.db_path()}", 3)
+    if dest is None:
+        dest = backups.default_backup_path(obj.data_dir(), obj.config().ledger.file)
+        _make_backups_dir(dest.parent)
+    try:
+        with _progress_bar("copying ledger") as progress:
+            outcome = backups.backup(obj.db_path(), dest, progress)
+    except backups.PathUnusable as exc:
+        fail(str(exc), 2)
+    _report(outcome, as_json, "backup")
+
+
+@ledger.command("restore")
+@data_dir_options
+@click.argument("backup_file", metavar="FILE", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def restore_cmd(obj: Context, config_path, data_dir, backup_file: Path, as_json: bool):
+    """Replace the ledger by a backup; the current one is kept aside, renamed.
+
+    The daemon must be stopped. FILE must verify (with FILE.head beside it),
+    otherwise nothing is changed. Exit 1 if FILE is not a ledger or does not
+    verify, 2 if FILE cannot be read, 3 if the daemon runs or the data
+    directory cannot be written.
+
+    \b
+    Example:
+      systemctl stop koprogo-node
+      koprogo-node ledger restore /media/usb/ledger-2026-11.db
+      systemctl start koprogo-node
+    """
+    obj.override(config_path, data_dir)
+    try:
+        with _progress_bar("restoring ledger") as progress:
+            outcome = backups.restore(
+                backup_file, obj.data_dir(), obj.config().ledger.file, progress
+            )
+    except backups.PathUnusable as exc:
+        fail(str(exc), 2)
+    except backups.BackupRejected as exc:
+        fail(f"{exc}; the current ledger was not touched", 1)
+    _report(outcome, as_json, "restored")
+
+
+def _make_backups_dir(folder: Path) -> None:
+    try:
+        folder.mkdir(exist_ok=True)
+    except OSError as exc:
+        fail(f"cannot create {folder}: {exc.strerror}", 3)
+
+
+@contextmanager
+def _progress_bar(label: str):
+    """Yield a progress callback drawing a bar on stderr, or None off a TTY."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    with click.progressbar(length=1, label=label, file=sys.stderr) as bar:
+
+        def update(done: int, total: int) -> None:
+            bar.length = total
+            bar.update(done - bar.pos)
+
+        yield update
+
+
+def _report(outcome: backups.Outcome, as_json: bool, what: str) -> None:
+    """Print where the ledger went and its verdict; exit 1 if it does not verify."""
+    if as_json:
+        print_json(outcome.as_dict())
+    else:
+        if outcome.kept_aside:
+            click.echo(f"kept aside  {outcome.kept_aside} (the previous ledger)")
+        click.echo(f"{what:<11} {outcome.path} from {outcome.source}")
+        click.echo(f"size        {outcome.size_bytes} bytes")
+        click.echo(f"height      block {outcome.height}")
+        click.echo(f"verify      {outcome.verdict.line()}")
+    if not outcome.verdict.ok:
+        sys.exit(1)

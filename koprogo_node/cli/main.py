@@ -22,6 +22,7 @@ from ..errors import ConfigError, KoprogoError
 from ..logs import configure
 from . import (
     alerts_cmds,
+    completion_cmds,
     doctor_cmds,
     federation_cmds,
     keys_cmds,
@@ -32,6 +33,7 @@ from . import (
     sensors_check_cmds,
     sensors_cmds,
     status_cmds,
+    support_cmds,
 )
 from .common import Context, data_dir_options, fail
 
@@ -234,12 +236,14 @@ cli.add_command(federation_cmds.federation)
 cli.add_command(peers_cmds.peers)
 cli.add_command(models_cmds.models)
 cli.add_command(alerts_cmds.alerts)
+cli.add_command(completion_cmds.completion)
+cli.add_command(support_cmds.support_bundle_cmd)
 
 
 def main() -> None:
     """Console entry point: no traceback reaches the user for known errors."""
     try:
-        cli.main(standalone_mode=False)
+        cli.main(standalone_mode=False, complete_var=completion_cmds.COMPLETE_VAR)
     except click.exceptions.Abort:
         sys.exit(130)
     except click.ClickException as exc:

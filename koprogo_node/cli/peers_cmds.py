@@ -51,7 +51,12 @@ def list_peers(obj: Context, config_path, data_dir, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def show(obj: Context, peer: str, config_path, data_dir, as_json: bool) -> None:
-    """Everything known about the peer with id PEER."""
+    """Everything known about the peer with id PEER.
+
+    \b
+    Example:
+      koprogo-node peers show 12D3KooW... --json
+    """
     obj.override(config_path, data_dir)
     _check_peer_id(peer)
     found = [p for p in gather(obj)["peers"] if p["peer_id"] == peer]
@@ -69,7 +74,12 @@ def show(obj: Context, peer: str, config_path, data_dir, as_json: bool) -> None:
 @data_dir_options
 @click.pass_obj
 def ban(obj: Context, peer: str, config_path, data_dir) -> None:
-    """Refuse the peer PEER: disconnect it and ignore it until unbanned."""
+    """Refuse the peer PEER: disconnect it and ignore it until unbanned.
+
+    \b
+    Example:
+      koprogo-node peers ban 12D3KooW...
+    """
     obj.override(config_path, data_dir)
     _check_peer_id(peer)
     known = {p["peer_id"] for p in gather(obj)["peers"]}
@@ -84,7 +94,12 @@ def ban(obj: Context, peer: str, config_path, data_dir) -> None:
 @data_dir_options
 @click.pass_obj
 def unban(obj: Context, peer: str, config_path, data_dir) -> None:
-    """Lift the ban on the peer PEER."""
+    """Lift the ban on the peer PEER.
+
+    \b
+    Example:
+      koprogo-node peers unban 12D3KooW...
+    """
     obj.override(config_path, data_dir)
     _check_peer_id(peer)
     banned = read_bans(obj.data_dir())
