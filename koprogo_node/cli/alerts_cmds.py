@@ -2,14 +2,14 @@
 
 Alerts are read from the ledger, where every transition is a chained event.
 Acknowledging or resolving goes through the running daemon (the only writer)
-by a request file it answers within a second; with the daemon stopped, the
-command writes the ledger itself.
+on its control socket; with the daemon stopped, the command writes the ledger
+itself.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
+from urllib.parse import quote
 
 import click
 
@@ -19,8 +19,7 @@ from ..ledger import query
 from ..ledger.lock import holder_pid
 from ..logs import configure
 from .common import Context, data_dir_options, fail, iso, print_json, table
-
-ANSWER_WAIT_S = 10.0
+from .daemon_client import DaemonUnavailable, call
 
 
 @click.group()
@@ -109,15 +108,21 @@ def _change(obj: Context, action: str, alert_id: str, note: str) -> None:
 
 
 def _through_daemon(obj: Context, action: str, alert_id: str, note: str) -> dict:
-    request = alert_log.submit(obj.data_dir(), action, alert_id, note)
-    deadline = time.monotonic() + ANSWER_WAIT_S
-    while time.monotonic() < deadline:
-        answer = alert_log.outcome(request)
-        if answer is not None:
-            request.with_suffix(".done").unlink(missing_ok=True)
-            return answer
-        time.sleep(0.1)
-    fail("the daemon did not answer; is its detection enabled (alerts.enabled)?", 3)
+    verb = "ack" if action == "acknowledge" else "resolve"
+    try:
+        status, answer = call(
+            obj.data_dir(),
+            "POST",
+            f"/api/v1/alerts/{quote(alert_id)}/{verb}",
+            {"note": note},
+        )
+    except DaemonUnavailable as exc:
+        fail(f"the daemon runs but {exc}", 3)
+    if status == 200:
+        return {"ok": True, "alert": answer}
+    if status == 503:
+        fail("the daemon's detection is off (alerts.enabled)", 3)
+    return {"ok": False, "error": answer.get("error", f"refused ({status})")}
 
 
 async def _directly(obj: Context, action: str, alert_id: str, note: str) -> dict:

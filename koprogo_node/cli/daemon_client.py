@@ -11,12 +11,16 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 from ..daemon.runfile import read_run_file
 from ..ledger.lock import holder_pid
 
 TIMEOUT_S = 5.0
+# A stream sends an empty line every few seconds; this much silence means
+# the daemon is gone.
+STREAM_SILENCE_S = 30.0
 
 
 class DaemonUnavailable(Exception):
@@ -81,3 +85,26 @@ def get_json(data_dir: Path, path: str) -> dict | None:
     except DaemonUnavailable:
         return None
     return answer if status == 200 else None
+
+
+def stream(data_dir: Path, path: str) -> Iterator[dict]:
+    """Yield each JSON line the daemon streams from `path` until it ends.
+
+    Raises DaemonUnavailable when no daemon answers, or it stops answering.
+    """
+    where = control_socket(data_dir)
+    if where is None:
+        raise DaemonUnavailable("the daemon is not running")
+    conn = _UnixConnection(str(where), STREAM_SILENCE_S)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        if response.status != 200:
+            raise DaemonUnavailable(f"{path} answered {response.status}")
+        while line := response.readline():
+            if line.strip():
+                yield json.loads(line)
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        raise DaemonUnavailable(f"the stream on {where} broke: {exc}") from exc
+    finally:
+        conn.close()

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import time
+from urllib.parse import urlencode
 
 import click
 
 from ..ledger import query
+from ..ledger.lock import holder_pid
+from ..web.live_readings import LIVE_PATH
 from .common import Context, check_sensors, data_dir_options, iso, sensor_option
+from .daemon_client import DaemonUnavailable, stream
 from .ledger_cmds import QUALITY
 
 POLL_S = 1.0
@@ -47,7 +51,11 @@ def tail(
     follow: bool,
     as_json: bool,
 ) -> None:
-    """Print the latest readings, then new ones as blocks are committed.
+    """Print the latest readings, then new ones as they arrive, like tail -f.
+
+    With the daemon running, new readings are shown as it receives them,
+    through its control socket (before the ledger commits them); with it
+    stopped, as blocks are committed to the ledger.
 
     \b
     Example:
@@ -58,17 +66,55 @@ def tail(
     conn = query.open_reader(obj.db_path())
     try:
         check_sensors(conn, names)
-        last = query.last_reading_id(conn)
         _emit(query.latest_readings(conn, lines, names) if lines else [], as_json)
-        while follow:
-            time.sleep(POLL_S)
-            newest = query.last_reading_id(conn)
-            _emit(query.readings_between(conn, last, newest, names), as_json)
-            last = newest
+        if follow:
+            if holder_pid(obj.data_dir()) is not None:
+                _follow_daemon(obj, names, as_json)
+            _follow_ledger(conn, names, as_json)
     except KeyboardInterrupt:
         pass
     finally:
         conn.close()
+
+
+def _follow_daemon(obj: Context, names: tuple[str, ...], as_json: bool) -> None:
+    """Print live readings until the daemon stops or stops answering."""
+    path = LIVE_PATH + (
+        "?" + urlencode([("sensor", n) for n in names]) if names else ""
+    )
+    click.echo(
+        "-- live, as the daemon receives them (before the ledger's checks);"
+        " Ctrl-C to stop",
+        err=True,
+    )
+    try:
+        for item in stream(obj.data_dir(), path):
+            if "missed" in item:
+                click.echo(f"-- {item['missed']} readings missed (too slow)", err=True)
+            else:
+                _emit_live(item, as_json)
+    except DaemonUnavailable as exc:
+        click.echo(f"-- {exc}", err=True)
+    click.echo("-- the daemon stopped: following the ledger", err=True)
+
+
+def _follow_ledger(conn, names: tuple[str, ...], as_json: bool) -> None:
+    last = query.last_reading_id(conn)
+    while True:
+        time.sleep(POLL_S)
+        newest = query.last_reading_id(conn)
+        _emit(query.readings_between(conn, last, newest, names), as_json)
+        last = newest
+
+
+def _emit_live(item: dict, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps({**item, "ts": iso(item["ts_ms"]), "committed": False}))
+    else:
+        click.echo(
+            f"{iso(item['ts_ms'])}  {item['sensor']:<32} {item['value']:>14g}"
+            f" {item['unit']:<4} {item['quality']}"
+        )
 
 
 def _emit(rows: list[tuple], as_json: bool) -> None:

@@ -31,6 +31,7 @@ from .sdnotify import Notifier
 from .sink import IngestSink
 from .supervisor import SourceHealth, supervise
 from .systime import boot_id, system_clock
+from .taps import Taps
 
 log = structlog.get_logger(__name__)
 
@@ -52,6 +53,7 @@ class NodeView:
     started_s: float = field(default_factory=time.time)
     peer_id: str = ""
     control_socket: Path | None = None
+    taps: Taps = field(default_factory=Taps)
     federation: FederationService | None = None
     detection: DetectionService | None = None
 
@@ -155,7 +157,12 @@ class Node:
                 view.detection.feed, topic.format(building_id=building)
             )
         sink = IngestSink(
-            view.queue, self.stats, health, view.latest, self.writer.last_value
+            view.queue,
+            self.stats,
+            health,
+            view.latest,
+            self.writer.last_value,
+            view.taps,
         )
         task = asyncio.create_task(
             supervise(source, sink, self.clock, health), name=f"source:{source.name}"
@@ -210,6 +217,7 @@ class Node:
             await writer_task
         await self.writer.close()
         if web_runner is not None:
+            self.view.taps.end_all()  # or open `readings tail`s hold the server
             await web_runner.cleanup()
             remove_socket(self.view.control_socket)
         log.info(

@@ -11,6 +11,7 @@ import structlog
 from ..core.readings import Reading, Reject
 from ..ledger.stats import IngestStats
 from .supervisor import SourceHealth
+from .taps import Taps
 
 log = structlog.get_logger(__name__)
 
@@ -25,12 +26,14 @@ class IngestSink:
         health: SourceHealth,
         latest: dict[str, Reading],
         last_stored: Callable[[str], float | None] = lambda sensor: None,
+        taps: Taps | None = None,
     ) -> None:
         self._queue = queue
         self._stats = stats
         self._health = health
         self._latest = latest
         self._last_stored = last_stored
+        self._taps = taps
 
     async def put(self, reading: Reading) -> None:
         """Queue a reading; waits while the writer is behind (back-pressure)."""
@@ -45,6 +48,8 @@ class IngestSink:
         latest = self._latest
         for reading in readings:
             latest[reading.sensor] = reading
+        if self._taps is not None:
+            self._taps.offer(readings)
         try:
             self._queue.put_nowait(readings)
         except asyncio.QueueFull:

@@ -58,7 +58,7 @@ HISTORY_DAYS = 35
 RECENT_DAYS = 2  # kept out of calibration: longer than every rule's delay
 LITRES = {"m3": 1000.0, "L": 1.0, "l": 1.0}
 ENERGY = ("electricity_import", "gas", "heat")
-REQUEST_POLL_S = 1.0
+CHECK_POLL_S = 1.0
 
 
 class DetectionService:
@@ -97,15 +97,14 @@ class DetectionService:
             self._load_model()
 
     async def run(self) -> None:
-        """Check on schedule and apply people's requests as they come."""
+        """Check on schedule."""
         every = self.config.alerts.check_every_s
         next_check = 0.0
         while True:
             if time.monotonic() >= next_check:
                 next_check = time.monotonic() + every
                 await self._check_logged()
-            self._apply_requests()
-            await asyncio.sleep(min(REQUEST_POLL_S, every))
+            await asyncio.sleep(min(CHECK_POLL_S, every))
 
     async def _check_logged(self) -> None:
         """Run a check; a failure is logged once and retried at the next one."""
@@ -234,10 +233,6 @@ class DetectionService:
             log.error("model_refused", model="water_leak", error=str(exc))
 
     # people's requests and the record
-
-    def _apply_requests(self) -> None:
-        for path, request in alert_log.pending(self.data_dir):
-            alert_log.answer(path, self.apply(request))
 
     def apply(self, request: dict) -> dict:
         """Acknowledge, resolve or annotate an alert on a person's request."""

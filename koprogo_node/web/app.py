@@ -19,7 +19,15 @@ from ..core.channels import family
 from ..core.rollups import Tier
 from ..errors import LedgerCorrupt
 from ..ledger import query
-from . import alerts_api, federation_api, metrics, openapi, pages, settings_api
+from . import (
+    alerts_api,
+    federation_api,
+    live_readings,
+    metrics,
+    openapi,
+    pages,
+    settings_api,
+)
 from .auth import (
     AUTH,
     PUBLIC,
@@ -94,6 +102,7 @@ def _build_app(view, config: WebConfig) -> web.Application:
     pages.add_routes(app, VIEW, _in_ledger, rules)
     openapi.add_routes(app)
     metrics.add_routes(app, VIEW)
+    live_readings.add_routes(app, VIEW)
     write_local_token(app[AUTH].tokens, view.data_dir)
     return app
 

@@ -168,12 +168,15 @@ def test_readings_tail_follows_new_readings_in_a_terminal(running, tmp_path):
         check=True,
     )
     try:
-        first = _screen_lines(session, at_least=2)
+        first = _screen_lines(session, at_least=4)  # 2 stored, a note, 1 live
         later = _screen_lines(session, at_least=len(first) + 2)
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], check=False)
 
-    assert all("sim.water" in line and " m3 " in line for line in later)
+    notes = [line for line in later if line.startswith("--")]
+    shown = [line for line in later if not line.startswith("--")]
+    assert ["-- live, as the daemon receives them"] == [n[:36] for n in notes]
+    assert all("sim.water" in line and " m3 " in line for line in shown)
     assert first == later[: len(first)]
     assert len(later) >= len(first) + 2
 
@@ -194,3 +197,49 @@ def _screen_lines(session: str, at_least: int, timeout_s: float = 30.0) -> list[
             return lines
         time.sleep(0.5)
     raise AssertionError(f"only {len(lines)} lines on screen: {lines}")
+
+
+def test_tail_streams_live_readings_and_outlives_the_daemon(tmp_path):
+    """Live lines arrive before any commit; a stopped daemon ends the stream."""
+    config, data, log = tmp_path / "node.toml", tmp_path / "data", tmp_path / "n.log"
+    write_config(config, speed=60.0, web=True)
+    text = config.read_text().replace("batch_ms = 200", "batch_ms = 60000")
+    config.write_text(text)  # a minute between commits: live lines come first
+    proc = start_node(config, data, log)
+    wait_for_event(log, "node_started")
+    port = int(text.split("port = ")[1].split()[0])
+    tail = subprocess.Popen(
+        [*CLI, *args(config, data, "readings", "tail", "--json", "-n", "0")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        first = [json.loads(tail.stdout.readline()) for _ in range(3)]
+        over_tcp = _http_status(f"http://127.0.0.1:{port}/local/readings/live")
+        started = time.monotonic()
+        proc.terminate()
+        proc.wait(timeout=30)
+        stopping_s = time.monotonic() - started
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        tail.terminate()
+        _, stderr = tail.communicate(timeout=10)
+
+    assert all(line["committed"] is False for line in first)
+    assert {"sensor", "ts", "value", "unit", "quality"} <= set(first[0])
+    assert 404 == over_tcp  # a technician's tool: on the socket only
+    assert stopping_s < 10  # an open tail does not hold the daemon up
+    assert "the daemon stopped: following the ledger" in stderr
+
+
+def _http_status(url: str) -> int:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code

@@ -1,0 +1,70 @@
+"""Live copies of incoming readings, for whoever watches (`readings tail`).
+
+A watcher that reads too slowly never slows ingest: its queue is bounded, and
+what does not fit is counted as missed and reported to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+
+from ..core.readings import Reading
+
+TAP_QUEUE = 256  # batches a watcher may fall behind before some are missed
+
+
+class Tap:
+    """One watcher's queue of reading batches, filtered by channel name."""
+
+    def __init__(self, sensors: frozenset[str]) -> None:
+        self.sensors = sensors
+        self.missed = 0
+        self._queue: asyncio.Queue[list[Reading] | None] = asyncio.Queue(TAP_QUEUE)
+
+    def offer(self, readings: list[Reading]) -> None:
+        chosen = [r for r in readings if not self.sensors or r.sensor in self.sensors]
+        if not chosen:
+            return
+        try:
+            self._queue.put_nowait(chosen)
+        except asyncio.QueueFull:
+            self.missed += len(chosen)
+
+    def end(self) -> None:
+        """Tell the watcher there is nothing more (the daemon stops)."""
+        try:
+            self._queue.put_nowait(None)
+        except asyncio.QueueFull:
+            self._queue.get_nowait()
+            self._queue.put_nowait(None)
+
+    async def next(self, timeout_s: float) -> list[Reading] | None:
+        """The next batch; [] after `timeout_s` of quiet; None once ended."""
+        try:
+            return await asyncio.wait_for(self._queue.get(), timeout_s)
+        except asyncio.TimeoutError:
+            return []
+
+
+class Taps:
+    """Every open tap; the ingest sinks offer each batch to all of them."""
+
+    def __init__(self) -> None:
+        self._open: set[Tap] = set()
+
+    def open(self, sensors: Iterable[str] = ()) -> Tap:
+        tap = Tap(frozenset(sensors))
+        self._open.add(tap)
+        return tap
+
+    def close(self, tap: Tap) -> None:
+        self._open.discard(tap)
+
+    def offer(self, readings: list[Reading]) -> None:
+        for tap in self._open:
+            tap.offer(readings)
+
+    def end_all(self) -> None:
+        for tap in self._open:
+            tap.end()
