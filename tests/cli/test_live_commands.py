@@ -1,11 +1,14 @@
 """The CLI against a running daemon, through its control socket, and stopped."""
 
+import grp
 import json
 import os
 import shutil
 import stat
 import subprocess
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
@@ -243,3 +246,48 @@ def _http_status(url: str) -> int:
             return response.status
     except urllib.error.HTTPError as exc:
         return exc.code
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="changing users needs root")
+def test_only_the_sockets_group_may_connect(tmp_path):
+    """`nobody` is refused; `nobody` with the socket's group gets in."""
+    # pytest's folders are private to root: put the socket where `nobody`
+    # can reach it, so that only the socket's own mode decides.
+    public = Path(tempfile.mkdtemp(prefix="koprogo-sock-", dir="/tmp"))
+    public.chmod(0o755)
+    path = public / "control.sock"
+    config, data, log = tmp_path / "node.toml", tmp_path / "data", tmp_path / "n.log"
+    write_config(config, speed=60.0)
+    control = f'[control]\nsocket = "{path}"\ngroup = "daemon"\n'
+    config.write_text(control + config.read_text())
+    proc = start_node(config, data, log)
+    try:
+        wait_for_event(log, "control_socket_listening", timeout_s=30)
+        owner_gid = os.stat(path).st_gid
+        outsider = _connect_as(path, "nobody")
+        member = _connect_as(path, "nobody", group="daemon")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        shutil.rmtree(public, ignore_errors=True)
+
+    assert grp.getgrnam("daemon").gr_gid == owner_gid
+    assert "PermissionError" in outsider
+    assert "connected" == member
+
+
+def _connect_as(path, user: str, group: str | None = None) -> str:
+    """Try to open the socket as another user; say what happened."""
+    probe = (
+        "import socket, sys\n"
+        "s = socket.socket(socket.AF_UNIX)\n"
+        "try:\n"
+        f"    s.connect({str(path)!r}); print('connected')\n"
+        "except OSError as exc:\n"
+        "    print(type(exc).__name__)\n"
+    )
+    who = ["runuser", "-u", user, *(["-g", group] if group else []), "--"]
+    done = subprocess.run(
+        [*who, "python3", "-c", probe], capture_output=True, text=True, timeout=30
+    )
+    return done.stdout.strip() or done.stderr.strip()
