@@ -30,10 +30,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from .. import __version__
+from ..doctor.checks import run_all
 from ..errors import KoprogoError
 from ..ledger.verify import verify
 from . import config_cmds, status_cmds
 from .common import Context
+from .doctor_cmds import situation
+from .status_cmds import STALE_AFTER_S
 
 SECRET = "********"
 USER = "<user>"
@@ -197,6 +200,9 @@ def collect(obj: Context, redactor: Redactor, log_file: Path | None) -> list[Mem
         _json_member("status.json", _status(obj, redactor), "koprogo-node status"),
         _json_member("config.json", redactor.scrub(_config(obj)), "configuration"),
         _json_member("verify.json", redactor.scrub(_verdict(obj)), "ledger verify"),
+        _json_member(
+            "doctor.json", redactor.scrub(_doctor(obj)), "koprogo-node doctor"
+        ),
         _json_member("versions.json", versions(), "package, Python and OS versions"),
         _json_member(
             "data-dir.json", redactor.scrub(_listing(obj.data_dir())), "file list"
@@ -287,6 +293,10 @@ def _verdict(obj: Context) -> dict:
         return vars(verify(obj.db_path()))
     except KoprogoError as exc:
         return {"ok": False, "problem": str(exc)}
+
+
+def _doctor(obj: Context) -> list[dict]:
+    return [f.as_dict() for f in run_all(situation(obj, STALE_AFTER_S))]
 
 
 def _listing(data_dir: Path) -> dict:

@@ -78,6 +78,8 @@ def test_bundle_of_a_running_daemon_has_status_config_verify_and_logs(node):
     assert (mqtt["password"], mqtt["username"]) == ("********", "<user>")
     assert config["webhooks"]["secret"] == "********"
     assert json.loads(members["verify.json"])["ok"] is True
+    doctor = {c["check"]: c for c in json.loads(members["doctor.json"])}
+    assert "OK" == doctor["daemon"]["level"] and "OK" == doctor["ledger"]["level"]
     assert json.loads(members["versions.json"])["packages"]["click"]
     assert "<ip>" in members["logs.txt"] and "127.0.0.1" not in members["logs.txt"]
     assert "status.json" in members["README.txt"]
