@@ -285,8 +285,12 @@ def peers_check(s: Situation) -> list[Finding]:
     fix = "check the network and the bootstrap list (federation.bootstrap)"
     if unreachable:
         reached = len(fed.bootstrap) - len(unreachable)
-        detail = f"{reached} of {len(fed.bootstrap)} bootstrap peers reachable: {unreachable[0]}"
-        return [(fail if not reached and not connected else warn)("peers", detail, fix)]
+        detail = (
+            f"{reached} of {len(fed.bootstrap)} bootstrap peers reachable:"
+            f" {unreachable[0]}"
+        )
+        judge = fail if not reached and not connected else warn
+        return [judge("peers", detail, fix)]
     if connected is None:
         return [
             warn(
