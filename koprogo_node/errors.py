@@ -48,6 +48,10 @@ class LedgerCorrupt(LedgerError):
     """Raised when the database file is not a readable ledger."""
 
 
+class KeyFileError(KoprogoError):
+    """Raised when the node's key file cannot be read, made or trusted."""
+
+
 class WebUnavailable(KoprogoError):
     """Raised when the web server cannot bind its configured address."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -12,6 +13,7 @@ import click
 
 from .. import config as config_mod
 from ..config.model import Config
+from ..daemon.runfile import read_run_file
 
 
 class Context:
@@ -21,6 +23,7 @@ class Context:
         self._config_path = config_path
         self._data_dir = data_dir
         self._config: Config | None = None
+        self.follow_daemon = True  # `run` sets False: it reads only what it is given
 
     def override(self, config_path: str | None, data_dir: str | None) -> None:
         """Options given after the sub-command win over those before it."""
@@ -28,8 +31,18 @@ class Context:
         self._data_dir = data_dir or self._data_dir
 
     def config_path(self) -> Path | None:
-        """The configuration file in use, or None for the defaults."""
-        return config_mod.resolve_config_path(self._config_path)
+        """The configuration file in use, or None for the defaults.
+
+        Without --config, KOPROGO_CONFIG or /etc's file, the technician's
+        commands read the file the daemon of this data directory was last
+        started with (the demo writes its own), so they see its sources.
+        """
+        chosen = config_mod.resolve_config_path(self._config_path)
+        if chosen is None and self.follow_daemon:
+            recorded = read_run_file(self.data_dir()).get("config_path")
+            if recorded and Path(recorded).is_file():
+                chosen = Path(recorded)
+        return chosen
 
     def config(self) -> Config:
         """The validated configuration (defaults when there is no file)."""
@@ -65,6 +78,16 @@ sensor_option = click.option(
     metavar="NAME",
     help="Only this channel (repeatable).",
 )
+
+
+class FiniteRange(click.FloatRange):
+    """A float range that also refuses nan and infinity (FloatRange lets nan in)."""
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
 
 
 def fail(message: str, code: int) -> NoReturn:

@@ -21,7 +21,9 @@ from importlib import resources
 from pathlib import Path
 
 import click
+import tomli_w
 
+from ..config import plain_data
 from ..config.model import (
     AlertsConfig,
     BuildingConfig,
@@ -41,6 +43,7 @@ from ..sim import BRUSSELS
 
 REPLAY_FILE = "machine_temperature_system_failure.csv"
 DEMO_FILE = "demo.json"
+DEMO_CONFIG = "demo.toml"
 STEP_S = 60.0
 DEMO_ADMIN = "demo"
 
@@ -108,6 +111,17 @@ def demo_config(
             ),
         ),
     )
+
+
+def _write_config(data_dir: Path, cfg: Config) -> Path:
+    """Keep the demo's configuration where the CLI finds it (see node.json)."""
+    path = data_dir / DEMO_CONFIG
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        "# Written by `koprogo-node demo` at each start; edits are overwritten.\n"
+        + tomli_w.dumps(plain_data(cfg))
+    )
+    return path
 
 
 def demo_admin(data_dir: Path) -> str:
@@ -207,7 +221,12 @@ def run_demo(
     building = cfg.sources[0]
     _remember_start(data_dir, datetime.fromisoformat(building.start))
     resume = datetime.fromisoformat(building.resume)
-    node = Node(cfg, data_dir, clock=simulation_clock(resume.timestamp(), speed))
+    node = Node(
+        cfg,
+        data_dir,
+        clock=simulation_clock(resume.timestamp(), speed),
+        config_path=_write_config(data_dir, cfg),
+    )
     password = demo_admin(data_dir)
     click.echo(
         f"koprogo-node demo: {lots} lots on P1, simulated from"

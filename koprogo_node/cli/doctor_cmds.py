@@ -11,7 +11,7 @@ from ..doctor.checks import Situation, run_all
 from ..doctor.result import EXIT_CODES, Finding, Level, worst
 from ..errors import ConfigError
 from ..ledger.lock import holder_pid
-from .common import Context, data_dir_options, print_json
+from .common import Context, FiniteRange, data_dir_options, print_json
 from .daemon_client import get_json
 from .status_cmds import STALE_AFTER_S
 
@@ -20,7 +20,7 @@ from .status_cmds import STALE_AFTER_S
 @data_dir_options
 @click.option(
     "--stale-after",
-    type=click.FloatRange(min=1),
+    type=FiniteRange(min=1),
     default=STALE_AFTER_S,
     show_default=True,
     metavar="SECONDS",
@@ -64,11 +64,13 @@ def situation(obj: Context, stale_after_s: float) -> Situation:
         config, problem = obj.config(), None
     except ConfigError as exc:
         config, problem = Config(), f"invalid configuration: {exc}"
+    where = obj.config_path()
     data_dir = obj.data_dir()
     pid = holder_pid(data_dir)
     return Situation(
         config=config,
         config_problem=problem,
+        config_path=where,
         data_dir=data_dir,
         db_path=data_dir / config.ledger.file,
         pid=pid,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import click
@@ -98,7 +98,8 @@ def export_cmd(obj: Context, config_path, data_dir, fmt: str, sensors, from_, to
         rows = query.export_rows(conn, tuple(sensors), from_ms, to_ms)
         lo, hi = query.id_range(conn, from_ms or 0, to_ms or 2**62)
         with _progress_bar("exporting") as progress:
-            _write(_counted(rows, lo, hi, progress), fmt)
+            with closing(_counted(rows, lo, hi, progress)) as counted:
+                _write(counted, fmt)
     finally:
         conn.close()
 

@@ -35,7 +35,7 @@ from . import (
     status_cmds,
     support_cmds,
 )
-from .common import Context, data_dir_options, fail
+from .common import Context, FiniteRange, data_dir_options, fail
 
 EXIT_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE = 1, 2, 3
 log = structlog.get_logger(__name__)
@@ -59,6 +59,9 @@ log = structlog.get_logger(__name__)
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None, data_dir: str | None) -> None:
     """Edge node of a co-owned building: meters in, verifiable ledger out."""
+    # A command's own output is on stdout; drivers it runs only say on
+    # stderr what went wrong (`run` and `demo` set the configured level).
+    configure("warning")
     ctx.obj = Context(config_path, data_dir)
 
 
@@ -67,7 +70,7 @@ def cli(ctx: click.Context, config_path: str | None, data_dir: str | None) -> No
 @click.option("--data-dir", metavar="DIR", envvar="KOPROGO_DATA_DIR")
 @click.option(
     "--duration",
-    type=click.FloatRange(min=0),
+    type=FiniteRange(min=0),
     metavar="SECONDS",
     help="Stop after this many seconds (default: run until stopped).",
 )
@@ -81,6 +84,7 @@ def run(
     Example:
       koprogo-node run --config /etc/koprogo-node/node.toml
     """
+    obj.follow_daemon = False
     obj.override(config_path, data_dir)
     cfg = obj.config()
     configure(cfg.log.level, cfg.log.format)
@@ -92,7 +96,7 @@ def run(
             looked_at=str(DEFAULT_CONFIG_PATH),
             hint="pass --config or set KOPROGO_CONFIG; running with no sources",
         )
-    _run_node(Node(cfg, obj.data_dir()), duration)
+    _run_node(Node(cfg, obj.data_dir(), config_path=obj.config_path()), duration)
 
 
 def _run_node(node, duration: float | None) -> None:
@@ -102,7 +106,7 @@ def _run_node(node, duration: float | None) -> None:
 @cli.command()
 @click.option(
     "--duration",
-    type=click.FloatRange(min=0),
+    type=FiniteRange(min=0),
     metavar="SECONDS",
     help="Stop after this many seconds (default: until Ctrl-C).",
 )
@@ -116,7 +120,7 @@ def _run_node(node, duration: float | None) -> None:
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
 @click.option(
     "--speed",
-    type=click.FloatRange(min=0.01, max=100_000),
+    type=FiniteRange(min=0.01, max=100_000),
     help="Simulated seconds per real second [default: 1440, a day a minute;"
     " 240 with --nodes, so that several buildings' P1 telegrams fit on two"
     " cores].",
@@ -244,6 +248,7 @@ def main() -> None:
     """Console entry point: no traceback reaches the user for known errors."""
     try:
         cli.main(standalone_mode=False, complete_var=completion_cmds.COMPLETE_VAR)
+        sys.stdout.flush()  # a full disk under stdout is found here, not at exit
     except click.exceptions.Abort:
         sys.exit(130)
     except click.ClickException as exc:
@@ -255,9 +260,13 @@ def main() -> None:
     except KoprogoError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_UNAVAILABLE)
-    except KeyboardInterrupt:
-        sys.exit(130)
     except BrokenPipeError:
         # The reader went away (e.g. `| head`): not an error for us.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(0)
+    except OSError as exc:  # a full disk or a read-only card under our output
+        where = f" ({exc.filename})" if exc.filename else ""
+        click.echo(f"error: {exc.strerror or exc}{where}", err=True)
+        sys.exit(EXIT_UNAVAILABLE)
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -66,10 +66,13 @@ def tail(
     conn = query.open_reader(obj.db_path())
     try:
         check_sensors(conn, names)
+        conn.execute("BEGIN")  # the same snapshot for the rows and the marks
         _emit(query.latest_readings(conn, lines, names) if lines else [], as_json)
+        committed = {s["name"]: s["last_ts_ms"] or 0 for s in query.sensors(conn)}
+        conn.execute("COMMIT")
         if follow:
             if holder_pid(obj.data_dir()) is not None:
-                _follow_daemon(obj, names, as_json)
+                _follow_daemon(obj, names, committed, as_json)
             _follow_ledger(conn, names, as_json)
     except KeyboardInterrupt:
         pass
@@ -77,8 +80,15 @@ def tail(
         conn.close()
 
 
-def _follow_daemon(obj: Context, names: tuple[str, ...], as_json: bool) -> None:
-    """Print live readings until the daemon stops or stops answering."""
+def _follow_daemon(
+    obj: Context, names: tuple[str, ...], committed: dict[str, int], as_json: bool
+) -> None:
+    """Print live readings until the daemon stops or stops answering.
+
+    The daemon first resends what it received lately; what the ledger had
+    already committed when we read it (shown above, or skipped by -n) is not
+    printed twice.
+    """
     path = LIVE_PATH + (
         "?" + urlencode([("sensor", n) for n in names]) if names else ""
     )
@@ -91,7 +101,7 @@ def _follow_daemon(obj: Context, names: tuple[str, ...], as_json: bool) -> None:
         for item in stream(obj.data_dir(), path):
             if "missed" in item:
                 click.echo(f"-- {item['missed']} readings missed (too slow)", err=True)
-            else:
+            elif item["ts_ms"] > committed.get(item["sensor"], 0):
                 _emit_live(item, as_json)
     except DaemonUnavailable as exc:
         click.echo(f"-- {exc}", err=True)
@@ -128,6 +138,7 @@ def _emit(rows: list[tuple], as_json: bool) -> None:
                         "block": block,
                         "sensor": name,
                         "ts": iso(ts_ms),
+                        "ts_ms": ts_ms,
                         "value": value,
                         "unit": unit,
                         "kind": kind,

@@ -15,7 +15,7 @@ from ..drivers.registry import build_source
 from ..errors import SensorError
 from ..ledger import query
 from ..ledger.lock import holder_pid
-from .common import Context, data_dir_options, fail, iso, print_json, table
+from .common import Context, FiniteRange, data_dir_options, fail, iso, print_json, table
 from .daemon_client import get_json
 from .status_cmds import STALE_AFTER_S
 
@@ -121,7 +121,7 @@ def _channels(obj: Context) -> list[dict]:
 @data_dir_options
 @click.option(
     "--seconds",
-    type=click.FloatRange(min=1, max=3600),
+    type=FiniteRange(min=1, max=3600),
     default=15,
     show_default=True,
     help="How long to wait for fresh readings.",

@@ -14,7 +14,8 @@ from ..config.model import P1_SPECS, SERIAL_FORMATS, MqttSource, P1Source
 from ..core.clock import Stamp
 from ..core.readings import Reading, Reject
 from ..drivers.profiles import list_profiles
-from .common import Context, fail, iso, print_json, table
+from ..errors import ConfigError
+from .common import Context, FiniteRange, fail, iso, print_json, table
 
 SPEC_CHOICES = ("auto", *P1_SPECS)
 
@@ -74,7 +75,10 @@ def decode_p1(path: Path, spec: str, as_json: bool) -> None:
     from ..drivers.p1_dialects import detect_spec
 
     if spec == "auto":
-        spec = detect_spec(path.read_bytes())
+        try:
+            spec = detect_spec(path.read_bytes())
+        except ConfigError as exc:  # the file's fault, not the configuration's
+            fail(f"{path}: {exc}", 2)
     out = decode_file(path, spec=spec, stamp=_now())
     _show(out, as_json, {"spec": spec})
 
@@ -164,7 +168,7 @@ def scan_modbus(
 @click.argument("port")
 @click.option(
     "--seconds",
-    type=click.FloatRange(min=0),
+    type=FiniteRange(min=0),
     default=30.0,
     show_default=True,
     help="How long to record; 0: until Ctrl-C.",
@@ -226,7 +230,7 @@ def capture_p1(
 )
 @click.option(
     "--seconds",
-    type=click.FloatRange(min=0),
+    type=FiniteRange(min=0),
     default=0.0,
     help="Stop after this many seconds [default: until Ctrl-C].",
 )

@@ -30,6 +30,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from .. import __version__
+from ..config import plain_data
 from ..doctor.checks import run_all
 from ..errors import KoprogoError
 from ..ledger.verify import verify
@@ -278,12 +279,7 @@ def _status(obj: Context, redactor: Redactor) -> dict:
 
 
 def _config(obj: Context) -> dict:
-    cfg = obj.config()
-    data = config_cmds.masked(dataclasses.asdict(cfg))
-    data["sources"] = [
-        {"type": given.TYPE, **source}
-        for source, given in zip(data["sources"], cfg.sources)
-    ]
+    data = config_cmds.masked(plain_data(obj.config()))
     path = obj.config_path()
     return {"file": str(path) if path else None, "config": data}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tomllib
 from pathlib import Path
@@ -35,6 +36,7 @@ __all__ = [
     "SimulatedSource",
     "SourceConfig",
     "load",
+    "plain_data",
     "from_mapping",
     "resolve_config_path",
     "resolve_data_dir",
@@ -61,6 +63,16 @@ def load(path: Path | None) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
     return from_mapping(data)
+
+
+def plain_data(cfg: Config) -> dict:
+    """The configuration as TOML-ready data that `load` reads back."""
+    data = dataclasses.asdict(cfg)
+    data["sources"] = [
+        {"type": given.TYPE, **source}
+        for source, given in zip(data["sources"], cfg.sources)
+    ]
+    return data
 
 
 def resolve_config_path(given: str | None) -> Path | None:

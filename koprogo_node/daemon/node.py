@@ -67,8 +67,10 @@ class Node:
         data_dir: Path,
         clock: Clock | None = None,
         wall: Callable[[], float] = time.time,
+        config_path: Path | None = None,
     ) -> None:
         self.config = config
+        self.config_path = config_path  # recorded so the CLI reads the same file
         self.data_dir = data_dir
         self.clock = clock or system_clock(config.time.trust)
         self.wall = wall  # real time for gossip, even when `clock` is simulated
@@ -117,7 +119,11 @@ class Node:
                 self.add_source(source)
             self._install_signals()
             write_run_file(
-                self.data_dir, self.config, self.web_url, self.view.control_socket
+                self.data_dir,
+                self.config,
+                self.web_url,
+                self.view.control_socket,
+                self.config_path,
             )
             self.notifier.ready()
             log.info(

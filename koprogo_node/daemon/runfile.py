@@ -1,6 +1,7 @@
 """`node.json` in the data directory: who runs here and where it listens.
 
-The CLI reads it to find a running daemon's building id, web address and control socket
+The CLI reads it to find a running daemon's building id, web address, control
+socket and configuration file
 (the lock file says whether the daemon still runs).
 """
 
@@ -18,7 +19,11 @@ RUN_FILE = "node.json"
 
 
 def write_run_file(
-    data_dir: Path, config: Config, web_url: str | None, control_socket: Path | None
+    data_dir: Path,
+    config: Config,
+    web_url: str | None,
+    control_socket: Path | None,
+    config_path: Path | None,
 ) -> None:
     """Record the running daemon's identity (replaced atomically)."""
     data = {
@@ -27,6 +32,7 @@ def write_run_file(
         "name": config.node.name,
         "web_url": web_url,
         "control_socket": str(control_socket) if control_socket else None,
+        "config_path": str(config_path.absolute()) if config_path else None,
         "started_s": round(time.time(), 3),
     }
     replace_file(data_dir / RUN_FILE, json.dumps(data))

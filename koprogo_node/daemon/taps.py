@@ -7,11 +7,15 @@ what does not fit is counted as missed and reported to it.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Iterable
 
 from ..core.readings import Reading
 
 TAP_QUEUE = 256  # batches a watcher may fall behind before some are missed
+# Readings kept for a watcher that starts now: more than the ledger holds back
+# before a commit at a few hundred readings a second (about 1.5 MB).
+RECENT_READINGS = 10_000
 
 
 class Tap:
@@ -50,11 +54,15 @@ class Tap:
 class Taps:
     """Every open tap; the ingest sinks offer each batch to all of them."""
 
-    def __init__(self) -> None:
+    def __init__(self, recent: int = RECENT_READINGS) -> None:
         self._open: set[Tap] = set()
+        self._recent: deque[Reading] = deque(maxlen=recent)
 
     def open(self, sensors: Iterable[str] = ()) -> Tap:
+        """A new tap, first given the recent readings (those not yet committed
+        among them), so that a watcher who read the ledger misses nothing."""
         tap = Tap(frozenset(sensors))
+        tap.offer(list(self._recent))
         self._open.add(tap)
         return tap
 
@@ -62,6 +70,7 @@ class Taps:
         self._open.discard(tap)
 
     def offer(self, readings: list[Reading]) -> None:
+        self._recent.extend(readings)
         for tap in self._open:
             tap.offer(readings)
 

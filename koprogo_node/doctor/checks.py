@@ -6,6 +6,7 @@ returns findings; none raises for a problem it was written to find.
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ class Situation:
 
     config: Config
     config_problem: str | None
+    config_path: Path | None
     data_dir: Path
     db_path: Path
     pid: int | None
@@ -49,7 +51,16 @@ def config_check(s: Situation) -> list[Finding]:
                 "fix the named key, then `koprogo-node config validate FILE`",
             )
         ]
-    return [ok("config", "valid")]
+    if s.config_path is None:
+        return [
+            warn(
+                "config",
+                "no configuration file: defaults in use, so no meter is read",
+                "write /etc/koprogo-node/node.toml (see config/node.example.toml)"
+                " or pass --config",
+            )
+        ]
+    return [ok("config", f"{s.config_path} is valid")]
 
 
 def daemon_check(s: Situation) -> list[Finding]:
@@ -114,7 +125,8 @@ def unit_finding(props: dict[str, str]) -> Finding:
 def clock_check(s: Situation) -> list[Finding]:
     if kernel_clock_synchronised():
         return [ok("clock", "synchronised")]
-    if s.config.time.trust == "always":
+    trusted = (s.live or {}).get("node", {}).get("clock_trusted")
+    if trusted or s.config.time.trust == "always":
         return [
             warn(
                 "clock",
@@ -132,10 +144,21 @@ def clock_check(s: Situation) -> list[Finding]:
 
 
 def disk_check(s: Situation) -> list[Finding]:
+    unwritable = _unwritable(s.data_dir)
+    if unwritable:
+        return [
+            fail(
+                "disk space",
+                unwritable,
+                "look for I/O errors (`dmesg`); a card that went read-only is"
+                " worn out: replace it and restore the last backup",
+            )
+        ]
     usage = shutil.disk_usage(s.data_dir)
     share = usage.free / usage.total if usage.total else 0.0
     detail = (
-        f"{usage.free / 1e6:.1f} MB free of {usage.total / 1e6:.0f} MB ({share:.0%})"
+        f"{usage.free / 1e6:.1f} MB free of {usage.total / 1e6:.0f} MB"
+        f" ({share:.0%} free)"
     )
     fix = (
         "free space on that filesystem, or move old backups off it"
@@ -146,6 +169,15 @@ def disk_check(s: Situation) -> list[Finding]:
     if usage.free < WARN_FREE_BYTES or share < WARN_FREE_SHARE:
         return [warn("disk space", detail, fix)]
     return [ok("disk space", detail)]
+
+
+def _unwritable(data_dir: Path) -> str | None:
+    """Why the daemon could not write in `data_dir`, or None if it could."""
+    if os.statvfs(data_dir).f_flag & os.ST_RDONLY:
+        return f"{data_dir} is on a filesystem mounted read-only"
+    if not os.access(data_dir, os.W_OK):
+        return f"{data_dir} is not writable by this user"
+    return None
 
 
 def wear_check(s: Situation) -> list[Finding]:

@@ -16,7 +16,7 @@ import base58
 from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
 
-from ..errors import ConfigError
+from ..errors import KeyFileError
 
 KEY_FILE = "node_key"
 _PROTOBUF_ED25519 = bytes([0x08, 0x01, 0x12, 0x20])  # KeyType=Ed25519, Data=32 B
@@ -79,11 +79,19 @@ class NodeKey:
             return cls._read(path)
         except FileNotFoundError:
             pass
-        seed = bytes(SigningKey.generate())
+        except OSError as exc:
+            raise KeyFileError(f"cannot read {path}: {exc.strerror}") from exc
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            return cls._create(path)
         except FileExistsError:  # made by another process meanwhile
             return cls._read(path)
+        except OSError as exc:
+            raise KeyFileError(f"cannot make {path}: {exc.strerror}") from exc
+
+    @classmethod
+    def _create(cls, path: Path) -> NodeKey:
+        seed = bytes(SigningKey.generate())
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as file:
             file.write(seed)
             file.flush()
@@ -94,7 +102,10 @@ class NodeKey:
     def _read(cls, path: Path) -> NodeKey:
         seed = path.read_bytes()
         if len(seed) != 32:
-            raise ConfigError(f"{path}: not a node key (expected 32 bytes)")
+            raise KeyFileError(
+                f"{path}: not a node key (expected 32 bytes); restore it from a"
+                " backup, or move it aside to make a new identity"
+            )
         if path.stat().st_mode & 0o077:
-            raise ConfigError(f"{path}: readable by others; chmod 600 it")
+            raise KeyFileError(f"{path}: readable by others; chmod 600 it")
         return cls(SigningKey(seed))

@@ -66,6 +66,10 @@ def demo(tmp_path_factory):
         "page": urllib.request.urlopen(f"{base}/", timeout=5).read().decode(),
         "chart": urllib.request.urlopen(f"{base}/chart.svg", timeout=10).read(),
         "bad": _error(f"{base}/api/v1/readings?sensor=sim.common.water&step=2m"),
+        # No --config: the CLI reads the file the demo wrote for its daemon.
+        "sources": json.loads(
+            cli("sensors", "list", "--json", "--data-dir", str(data)).stdout
+        ),
     }
     output, _ = proc.communicate(timeout=DEMO_S + 30)
     return {"data": data, "code": proc.returncode, "output": output, **served}
@@ -138,3 +142,11 @@ def test_ledger_verifies_and_exports(demo):
     rows = exported.stdout.strip().splitlines()
     assert rows[0].startswith("id,block,sensor,kind,unit,ts")
     assert len(rows) - 1 == int(verdict.stdout.split(",")[1].split()[0])
+
+
+def test_the_cli_finds_the_demos_own_configuration(demo):
+    states = {s["name"]: s["state"] for s in demo["sources"]["sources"]}
+
+    assert {"sim": "running", "replay": "running"} == {
+        name: states.get(name) for name in ("sim", "replay")
+    }

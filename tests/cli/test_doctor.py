@@ -235,3 +235,24 @@ def test_a_damaged_model_file_fails(stopped, tmp_path):
     assert "FAIL" == checks["model water_leak"]["level"]
     assert "sha256 mismatch" in checks["model water_leak"]["detail"]
     assert "OK" == checks["model anomaly_mlp"]["level"]
+
+
+def test_no_configuration_file_is_a_warning(tmp_path):
+    """No --config, no KOPROGO_CONFIG, no /etc file, no daemon to follow."""
+    done = cli(
+        "doctor", "--json", "--data-dir", str(tmp_path), env={"KOPROGO_CONFIG": ""}
+    )
+
+    checks = {c["check"]: c for c in json.loads(done.stdout)["checks"]}
+    assert "WARN" == checks["config"]["level"]
+    assert "defaults in use" in checks["config"]["detail"]
+
+
+def test_the_configuration_a_daemon_ran_with_is_used_without_config(stopped):
+    _, data = stopped
+    done = cli("doctor", "--json", "--data-dir", str(data), env={"KOPROGO_CONFIG": ""})
+
+    checks = {c["check"]: c for c in json.loads(done.stdout)["checks"]}
+    assert "OK" == checks["config"]["level"]
+    assert "node.toml is valid" in checks["config"]["detail"]
+    assert "sensors sim" in checks

@@ -51,3 +51,13 @@ async def test_a_closed_tap_receives_nothing_more():
     taps.offer([reading("water", 1)])
 
     assert [] == await tap.next(0.05)
+
+
+async def test_a_new_tap_first_gets_the_recent_readings_it_asks_for():
+    """What arrived before the watcher came (perhaps not committed yet)."""
+    taps = Taps(recent=3)
+    taps.offer([reading("water", n) for n in range(5)] + [reading("gas", 9)])
+
+    water = taps.open(["water"])
+
+    assert [3, 4] == [r.value for r in await water.next(1)]
