@@ -169,6 +169,8 @@ def _check_peer_id(peer: str) -> None:
 
 
 def _applied(obj: Context) -> str:
+    if not obj.config().federation.enabled:
+        return " (federation is off here: it applies once it is on)"
     if holder_pid(obj.data_dir()) is None:
         return " (the daemon applies it when it starts)"
     return " (the running daemon applies it within a second)"

@@ -246,7 +246,7 @@ def write_tarball(out: Path, top: str, members: list[Member]) -> None:
         with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:
             for member in members:
                 info = tarfile.TarInfo(f"{top}/{member.name}")
-                info.size, info.mtime, info.mode = len(member.data), time.time(), 0o644
+                info.size, info.mtime, info.mode = len(member.data), time.time(), 0o600
                 tar.addfile(info, io.BytesIO(member.data))
         os.replace(tmp, out)
     finally:
