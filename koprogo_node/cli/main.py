@@ -59,9 +59,6 @@ log = structlog.get_logger(__name__)
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None, data_dir: str | None) -> None:
     """Edge node of a co-owned building: meters in, verifiable ledger out."""
-    # A command's own output is on stdout; drivers it runs only say on
-    # stderr what went wrong (`run` and `demo` set the configured level).
-    configure("warning")
     ctx.obj = Context(config_path, data_dir)
 
 
@@ -246,6 +243,9 @@ cli.add_command(support_cmds.support_bundle_cmd)
 
 def main() -> None:
     """Console entry point: no traceback reaches the user for known errors."""
+    # A command's own output is on stdout; drivers it runs only say on
+    # stderr what went wrong (`run` and `demo` set the configured level).
+    configure("warning")
     try:
         cli.main(standalone_mode=False, complete_var=completion_cmds.COMPLETE_VAR)
         sys.stdout.flush()  # a full disk under stdout is found here, not at exit

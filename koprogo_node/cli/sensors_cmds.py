@@ -10,7 +10,13 @@ from pathlib import Path
 
 import click
 
-from ..config.model import P1_SPECS, SERIAL_FORMATS, MqttSource, P1Source
+from ..config.model import (
+    P1_SPECS,
+    SERIAL_FORMATS,
+    MqttSource,
+    P1Source,
+    topic_filter_problem,
+)
 from ..core.clock import Stamp
 from ..core.readings import Reading, Reject
 from ..drivers.profiles import list_profiles
@@ -219,6 +225,14 @@ def capture_p1(
     run_capture(settings, out_path, seconds or None, as_json)
 
 
+def _valid_filters(topics: tuple[str, ...]) -> tuple[str, ...]:
+    for topic in topics:
+        problem = topic_filter_problem(topic)
+        if problem:
+            raise click.BadParameter(f"{topic!r}: {problem}", param_hint="--topic")
+    return topics
+
+
 @sensors.command("listen-mqtt")
 @click.option(
     "--topic",
@@ -227,6 +241,7 @@ def capture_p1(
     metavar="FILTER",
     help="Topic filter, + and # allowed (repeatable) [default: the configured"
     " subscriptions, else #].",
+    callback=lambda ctx, param, topics: _valid_filters(topics),
 )
 @click.option(
     "--seconds",

@@ -349,6 +349,9 @@ class MqttSubscription:
     def __post_init__(self) -> None:
         if not self.profile or not self.topic:
             raise ValueError("each subscription needs a profile and a topic")
+        problem = topic_filter_problem(self.topic)
+        if problem:
+            raise ValueError(f"topic {self.topic!r}: {problem}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -420,6 +423,19 @@ class Config:
         for name in names:
             if names.count(name) > 1:
                 raise ValueError(f"sources: name {name!r} is used twice")
+
+
+def topic_filter_problem(topic: str) -> str | None:
+    """Why `topic` is not a valid MQTT subscription filter, or None."""
+    if not topic or "\0" in topic:
+        return "a topic filter must be non-empty text"
+    levels = topic.split("/")
+    for n, level in enumerate(levels):
+        if "#" in level and (level != "#" or n != len(levels) - 1):
+            return "'#' must be a whole level, and the last one"
+        if "+" in level and level != "+":
+            return "'+' must be a whole level"
+    return None
 
 
 def _require_path(source: object, key: str) -> None:

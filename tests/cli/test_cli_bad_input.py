@@ -158,3 +158,28 @@ def test_a_read_only_data_directory(ledger, tmp_path):
     assert "Read-only file system" in started.stderr
     disk = {c["check"]: c for c in json.loads(checked.stdout)["checks"]}["disk space"]
     assert "FAIL" == disk["level"] and "read-only" in disk["detail"]
+
+
+@pytest.mark.parametrize(
+    ("topic", "problem"),
+    [("bad/#/topic", "'#' must be a whole level"), ("a/b+/c", "'+' must be")],
+)
+def test_an_invalid_mqtt_filter_is_a_usage_error(topic, problem):
+    done = cli("sensors", "listen-mqtt", "--topic", topic, "--seconds", "1")
+
+    no_traceback(done)
+    assert 2 == done.returncode
+    assert problem in done.stderr
+
+
+def test_an_invalid_subscription_filter_is_refused_by_config_validate(tmp_path):
+    config = tmp_path / "node.toml"
+    config.write_text(
+        '[[sources]]\ntype = "mqtt"\nname = "m"\n'
+        '[[sources.subscriptions]]\nprofile = "tasmota"\ntopic = "tele/#/SENSOR"\n'
+    )
+
+    done = cli("config", "validate", str(config))
+
+    assert 2 == done.returncode
+    assert "'#' must be a whole level" in done.stderr

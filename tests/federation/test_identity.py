@@ -4,7 +4,7 @@ import stat
 
 import pytest
 
-from koprogo_node.errors import ConfigError
+from koprogo_node.errors import KeyFileError
 from koprogo_node.federation.identity import (
     KEY_FILE,
     NodeKey,
@@ -60,7 +60,7 @@ def test_key_readable_by_others_is_refused(tmp_path):
     NodeKey.load_or_create(tmp_path)
     (tmp_path / KEY_FILE).chmod(0o644)
 
-    with pytest.raises(ConfigError, match="chmod 600"):
+    with pytest.raises(KeyFileError, match="chmod 600"):
         NodeKey.load_or_create(tmp_path)
 
 
