@@ -10,9 +10,8 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import paho.mqtt.client as mqtt
-
 from ..config.model import MqttSource
+from ..drivers.mqtt import broker_client
 
 PROBE_TIMEOUT_S = 3.0
 UNIT = "koprogo-node.service"
@@ -24,13 +23,7 @@ def mqtt_connect(source: MqttSource, timeout_s: float = PROBE_TIMEOUT_S) -> str 
     Returns why it failed otherwise (unreachable, refused, no answer).
     """
     answer: dict = {}
-    client = mqtt.Client(
-        mqtt.CallbackAPIVersion.VERSION2, client_id=f"koprogo-doctor-{os.getpid()}"
-    )
-    if source.username:
-        client.username_pw_set(source.username, source.password or None)
-    if source.tls:
-        client.tls_set(ca_certs=source.ca_file or None)
+    client = broker_client(source, f"koprogo-doctor-{os.getpid()}")
     client.on_connect = lambda c, u, f, code, p: answer.setdefault("code", code)
     try:
         client.connect(source.host, source.port, keepalive=10)

@@ -44,6 +44,24 @@ PUBLISH_EVERY_S = 10.0
 ALERT_POLL_S = 1.0
 
 
+def broker_client(
+    broker: MqttSource, client_id: str = "", clean_session: bool = True
+) -> mqtt.Client:
+    """A paho client for the broker's address, TLS and credentials (no I/O)."""
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        clean_session=clean_session,
+        protocol=mqtt.MQTTv311,
+    )
+    if broker.username:
+        client.username_pw_set(broker.username, broker.password or None)
+    if broker.tls:
+        client.tls_set(ca_certs=broker.ca_file or None, cert_reqs=ssl.CERT_REQUIRED)
+    client.connect_timeout = CONNECT_TIMEOUT_S
+    return client
+
+
 @dataclass(frozen=True, slots=True)
 class _Message:
     topic: str
@@ -158,20 +176,12 @@ class MqttSubscriber:
 
     def _client(self) -> mqtt.Client:
         """A paho client set up from the configuration (no I/O yet)."""
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=self.config.client_id or default_client_id(self.name),
+        client = broker_client(
+            self.config,
+            self.config.client_id or default_client_id(self.name),
             clean_session=False,
-            protocol=mqtt.MQTTv311,
         )
-        if self.config.username:
-            client.username_pw_set(self.config.username, self.config.password or None)
-        if self.config.tls:
-            client.tls_set(
-                ca_certs=self.config.ca_file or None, cert_reqs=ssl.CERT_REQUIRED
-            )
         client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
-        client.connect_timeout = CONNECT_TIMEOUT_S
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message

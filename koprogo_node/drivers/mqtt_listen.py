@@ -15,13 +15,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 
 from ..config.model import MqttSource
 from ..core.clock import Stamp
 from ..core.readings import Reading, Reject
 from ..errors import SensorUnavailable
-from .mqtt import CONNECT_TIMEOUT_S
+from .mqtt import CONNECT_TIMEOUT_S, broker_client
 from .mqtt_mapping import decode_message, mqtt_profile
 from .profiles import list_profiles
 
@@ -112,16 +111,7 @@ class Listener:
 
     def _make_client(self) -> mqtt.Client:
         """A paho client for the broker's address, TLS and credentials."""
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, clean_session=True, protocol=mqtt.MQTTv311
-        )
-        if self.broker.username:
-            client.username_pw_set(self.broker.username, self.broker.password or None)
-        if self.broker.tls:
-            client.tls_set(
-                ca_certs=self.broker.ca_file or None, cert_reqs=ssl.CERT_REQUIRED
-            )
-        client.connect_timeout = CONNECT_TIMEOUT_S
+        client = broker_client(self.broker)
         client.on_connect = self._on_connect
         client.on_subscribe = self._on_subscribe
         client.on_disconnect = self._on_disconnect
