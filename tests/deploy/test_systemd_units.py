@@ -1,0 +1,59 @@
+"""The service unit passes systemd's own checks: verify, and an exposure
+score of at most 2.0 from `systemd-analyze security --offline=true`."""
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+UNIT = Path(__file__).parents[2] / "systemd" / "koprogo-node.service"
+INSTALLED_AT = "/opt/koprogo-node/venv/bin/koprogo-node"
+ANALYZE = shutil.which("systemd-analyze")
+
+pytestmark = pytest.mark.skipif(
+    ANALYZE is None, reason="systemd-analyze is not installed (apt-get install systemd)"
+)
+
+
+def analyze(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([ANALYZE, *args], capture_output=True, text=True, timeout=120)
+
+
+def test_the_unit_verifies(tmp_path):
+    """As installed, but started from this checkout's entry point, which exists."""
+    here = Path(sys.executable).parent / "koprogo-node"
+    unit = tmp_path / UNIT.name
+    unit.write_text(UNIT.read_text().replace(INSTALLED_AT, str(here)))
+
+    done = analyze("verify", str(unit))
+
+    assert 0 == done.returncode, done.stderr
+    assert "" == done.stderr.strip()
+
+
+def test_the_exposure_score_is_at_most_2():
+    done = analyze("security", "--offline=true", "--threshold=20", str(UNIT))
+
+    score = re.search(r"Overall exposure level for \S+: ([\d.]+)", done.stdout)
+    assert score is not None, done.stdout[-500:] + done.stderr
+    assert float(score.group(1)) <= 2.0
+
+
+def test_the_hardening_the_node_relies_on_is_there():
+    directives = dict(
+        line.split("=", 1)
+        for line in UNIT.read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    )
+
+    assert "notify" == directives["Type"]
+    assert "koprogo" == directives["User"]
+    assert "koprogo-node" == directives["StateDirectory"]
+    assert "strict" == directives["ProtectSystem"]
+    assert "" == directives["CapabilityBoundingSet"]
+    assert "closed" == directives["DevicePolicy"]
+    assert int(directives["WatchdogSec"]) > 0
+    assert INSTALLED_AT in directives["ExecStart"]
