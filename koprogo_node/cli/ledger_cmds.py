@@ -150,9 +150,23 @@ def _write(rows, fmt: str) -> None:
     type=click.Path(path_type=Path),
     help="Where to write the copy [default: DATA_DIR/backups/ledger-<UTC stamp>.db].",
 )
+@click.option(
+    "--keep",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Without --to: then delete all but the newest N backups in"
+    " DATA_DIR/backups (only those this command named).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
-def backup_cmd(obj: Context, config_path, data_dir, dest: Path | None, as_json: bool):
+def backup_cmd(
+    obj: Context,
+    config_path,
+    data_dir,
+    dest: Path | None,
+    keep: int | None,
+    as_json: bool,
+):
     """Copy the ledger while the daemon runs, then verify the copy.
 
     Writes FILE and its head anchor FILE.head; keep both together. Exit 1 if
@@ -160,10 +174,13 @@ def backup_cmd(obj: Context, config_path, data_dir, dest: Path | None, as_json: 
     readable ledger.
 
     \b
-    Example:
+    Examples:
       koprogo-node ledger backup --to /media/usb/ledger-2026-11.db
+      koprogo-node ledger backup --keep 7     # what the daily timer runs
     """
     obj.override(config_path, data_dir)
+    if keep is not None and dest is not None:
+        raise click.BadParameter("applies only without --to", param_hint="--keep")
     if not obj.db_path().is_file():
         fail(f"no ledger at {obj.db_path()}", 3)
     if dest is None:
@@ -175,6 +192,10 @@ def backup_cmd(obj: Context, config_path, data_dir, dest: Path | None, as_json: 
     except backups.PathUnusable as exc:
         fail(str(exc), 2)
     _report(outcome, as_json, "backup")
+    if keep is not None:
+        ledger_name = obj.config().ledger.file
+        for old in backups.prune_default_backups(obj.data_dir(), ledger_name, keep):
+            click.echo(f"removed old backup {old}", err=True)
 
 
 @ledger.command("restore")

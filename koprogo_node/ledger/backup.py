@@ -13,6 +13,7 @@ Restoring never destroys data: the ledger it replaces is moved aside, with its
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -73,6 +74,25 @@ def default_backup_path(data_dir: Path, db_name: str) -> Path:
     """DATA_DIR/backups/<ledger name>-<UTC stamp>.db, not yet taken."""
     stem = f"{Path(db_name).stem}-{utc_stamp()}"
     return _unused(data_dir / "backups", stem, ".db")
+
+
+def prune_default_backups(data_dir: Path, db_name: str, keep: int) -> list[Path]:
+    """Delete all but the newest `keep` default-named backups; return them.
+
+    Only files this module named (`<ledger>-<UTC stamp>.db`, with their
+    anchors) are touched; copies put there by hand stay.
+    """
+    folder = data_dir / "backups"
+    pattern = re.compile(re.escape(Path(db_name).stem) + r"-\d{8}T\d{6}Z(-\d+)?\.db")
+    ours = sorted(
+        (p for p in folder.glob("*.db") if pattern.fullmatch(p.name)),
+        key=lambda p: p.name,
+    )
+    removed = ours[: max(0, len(ours) - keep)]
+    for path in removed:
+        path.unlink(missing_ok=True)
+        anchor_path(path).unlink(missing_ok=True)
+    return removed
 
 
 def backup(db_path: Path, dest: Path, progress: Progress | None = None) -> Outcome:

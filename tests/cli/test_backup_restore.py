@@ -275,3 +275,41 @@ def _head_hash(db_path: Path) -> str:
 
 def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_keep_prunes_only_the_backups_it_named(tmp_path):
+    """Three nightly runs with --keep 2 leave the newest two and a hand copy."""
+    config, data, log = tmp_path / "node.toml", tmp_path / "data", tmp_path / "n.log"
+    write_config(config, speed=60.0)
+    proc = start_node(config, data, log)
+    try:
+        wait_for_event(log, "block_committed", height=2)
+        runs = []
+        for n in range(3):
+            runs.append(
+                cli(
+                    "ledger",
+                    "backup",
+                    "--keep",
+                    "2",
+                    "--json",
+                    "--config",
+                    str(config),
+                    "--data-dir",
+                    str(data),
+                )
+            )
+            if n == 0:
+                (data / "backups" / "by-hand.db").write_bytes(b"kept")
+            time.sleep(1.1)  # stamps are to the second
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+    made = [Path(json.loads(r.stdout)["path"]) for r in runs]
+    left = sorted(p.name for p in (data / "backups").iterdir())
+    assert all(0 == r.returncode for r in runs)
+    assert "by-hand.db" in left
+    assert not made[0].exists() and not Path(f"{made[0]}.head").exists()
+    assert made[1].exists() and made[2].exists()
+    assert "removed old backup" in runs[2].stderr

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-UNIT = Path(__file__).parents[2] / "systemd" / "koprogo-node.service"
+UNITS = Path(__file__).parents[2] / "systemd"
+UNIT = UNITS / "koprogo-node.service"
 INSTALLED_AT = "/opt/koprogo-node/venv/bin/koprogo-node"
 ANALYZE = shutil.which("systemd-analyze")
 
@@ -22,20 +23,24 @@ def analyze(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([ANALYZE, *args], capture_output=True, text=True, timeout=120)
 
 
-def test_the_unit_verifies(tmp_path):
+def test_every_unit_verifies(tmp_path):
     """As installed, but started from this checkout's entry point, which exists."""
     here = Path(sys.executable).parent / "koprogo-node"
-    unit = tmp_path / UNIT.name
-    unit.write_text(UNIT.read_text().replace(INSTALLED_AT, str(here)))
+    units = sorted(UNITS.glob("*.service")) + sorted(UNITS.glob("*.timer"))
+    for unit in units:
+        text = unit.read_text().replace(INSTALLED_AT, str(here))
+        (tmp_path / unit.name).write_text(text)
 
-    done = analyze("verify", str(unit))
+    done = analyze("verify", *(str(tmp_path / u.name) for u in units))
 
+    assert len(units) >= 3
     assert 0 == done.returncode, done.stderr
     assert "" == done.stderr.strip()
 
 
-def test_the_exposure_score_is_at_most_2():
-    done = analyze("security", "--offline=true", "--threshold=20", str(UNIT))
+@pytest.mark.parametrize("unit", sorted(UNITS.glob("*.service")), ids=lambda p: p.name)
+def test_each_services_exposure_score_is_at_most_2(unit):
+    done = analyze("security", "--offline=true", "--threshold=20", str(unit))
 
     score = re.search(r"Overall exposure level for \S+: ([\d.]+)", done.stdout)
     assert score is not None, done.stdout[-500:] + done.stderr
