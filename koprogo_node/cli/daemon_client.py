@@ -87,6 +87,11 @@ def get_json(data_dir: Path, path: str) -> dict | None:
     return answer if status == 200 else None
 
 
+def live_status(data_dir: Path) -> dict | None:
+    """The running daemon's /api/v1/status, or None when none answers."""
+    return get_json(data_dir, "/api/v1/status")
+
+
 def stream(data_dir: Path, path: str) -> Iterator[dict]:
     """Yield each JSON line the daemon streams from `path` until it ends.
 

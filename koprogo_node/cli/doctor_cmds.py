@@ -12,7 +12,7 @@ from ..doctor.result import EXIT_CODES, Finding, Level, worst
 from ..errors import ConfigError
 from ..ledger.lock import holder_pid
 from .common import Context, FiniteRange, data_dir_options, print_json
-from .daemon_client import get_json
+from .daemon_client import live_status
 from .status_cmds import STALE_AFTER_S
 
 
@@ -74,7 +74,7 @@ def situation(obj: Context, stale_after_s: float) -> Situation:
         data_dir=data_dir,
         db_path=data_dir / config.ledger.file,
         pid=pid,
-        live=get_json(data_dir, "/api/v1/status") if pid is not None else None,
+        live=live_status(data_dir),
         stale_after_s=stale_after_s,
     )
 

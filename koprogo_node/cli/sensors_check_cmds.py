@@ -16,7 +16,7 @@ from ..errors import SensorError
 from ..ledger import query
 from ..ledger.lock import holder_pid
 from .common import Context, FiniteRange, data_dir_options, fail, iso, print_json, table
-from .daemon_client import get_json
+from .daemon_client import get_json, live_status
 from .status_cmds import STALE_AFTER_S
 
 EXIT_NO_READING, EXIT_UNAVAILABLE = 1, 3
@@ -62,7 +62,7 @@ def list_cmd(obj: Context, config_path, data_dir, as_json: bool) -> None:
 def source_rows(obj: Context) -> list[dict]:
     """One row per configured source, with its channels' freshness."""
     cfg = obj.config()
-    live = _live_status(obj)
+    live = live_status(obj.data_dir())
     health = {h["name"]: h for h in (live or {}).get("sources", [])}
     channels = _channels(obj)
     now_ms = time.time() * 1000
@@ -98,12 +98,6 @@ def where(source) -> str:
     if getattr(source, "host", ""):
         return f"{source.host}:{source.port}"
     return "(simulated)" if source.TYPE == "simulated" else ""
-
-
-def _live_status(obj: Context) -> dict | None:
-    if holder_pid(obj.data_dir()) is None:
-        return None
-    return get_json(obj.data_dir(), "/api/v1/status")
 
 
 def _channels(obj: Context) -> list[dict]:

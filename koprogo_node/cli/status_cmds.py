@@ -13,7 +13,7 @@ from ..ledger import query
 from ..ledger.lock import holder_pid
 from . import peers_cmds
 from .common import Context, data_dir_options, iso, print_json, table
-from .daemon_client import get_json
+from .daemon_client import live_status
 
 STALE_AFTER_S = 900
 ALERT_FIELDS = ("id", "kind", "severity", "sensor", "state", "start_ts")
@@ -58,7 +58,7 @@ def gather(obj: Context) -> dict:
         }
     finally:
         conn.close()
-    live = get_json(obj.data_dir(), "/api/v1/status") if pid is not None else None
+    live = live_status(obj.data_dir())
     report["live"] = live
     report["daemon"]["answering"] = live is not None
     report["peers"] = _peers(obj, live)
