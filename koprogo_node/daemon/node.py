@@ -56,6 +56,9 @@ class NodeView:
     taps: Taps = field(default_factory=Taps)
     federation: FederationService | None = None
     detection: DetectionService | None = None
+    # The pending first-admin code, shown on the login page to a browser on
+    # the node itself (a kiosk screen, an SSH tunnel), never to the network.
+    setup_code: str | None = None
 
 
 class Node:
@@ -251,17 +254,21 @@ class Node:
         return runner
 
     def _print_setup_code(self) -> None:
-        from ..web.auth import ensure_setup_code
+        from ..web.auth import ensure_setup_code, show_on_console
 
         code = ensure_setup_code(self.data_dir)
-        if code is not None:  # no admin yet: the only way to make the first one
-            print(
-                f"koprogo-node: no dashboard admin yet. One-time setup code: {code}"
-                " (enter it on the dashboard's first page)",
-                file=sys.stderr,
-                flush=True,
-            )
-            log.info("setup_code_printed")
+        self.view.setup_code = code
+        if code is None:
+            return
+        # No admin yet: the code is the only way to make the first one.
+        print(
+            f"koprogo-node: no dashboard admin yet. One-time setup code: {code}"
+            " (enter it on the dashboard's first page)",
+            file=sys.stderr,
+            flush=True,
+        )
+        console = show_on_console(code, self.config.web.port)
+        log.info("setup_code_printed", console=str(console) if console else None)
 
     async def _start_detection(self) -> DetectionService | None:
         if not self.config.alerts.enabled:

@@ -13,12 +13,16 @@ MANIFEST_NAME = "manifest.json"
 MAX_MODEL_BYTES = 256 * 1024
 
 
+INSTALLED = Path("/usr/share/koprogo-node/models")
+
+
 def models_dir() -> Path:
-    """Return $KOPROGO_MODELS, else the checkout's models/ folder."""
+    """$KOPROGO_MODELS, else the checkout's models/ folder, else the installed one."""
     override = os.environ.get(MODELS_ENV)
     if override:
         return Path(override)
-    return Path(__file__).resolve().parents[2] / "models"
+    checkout = Path(__file__).resolve().parents[2] / "models"
+    return checkout if checkout.is_dir() else INSTALLED
 
 
 def load_manifest(directory: Path | None = None) -> dict[str, Any]:

@@ -11,6 +11,7 @@ internet: styles, script and charts are all served by the node.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 from datetime import date
 from pathlib import Path
 from urllib.parse import urlencode
@@ -279,7 +280,20 @@ class _Pages:
         if not wanted.startswith("/") or wanted.startswith("//"):
             wanted = "/"
         setup_needed = not request.app[AUTH].users.has_admin()
-        return self._render(request, "login", next=wanted, setup_needed=setup_needed)
+        code = None
+        if setup_needed and _from_this_machine(request):
+            code = getattr(request.app[self.view_key], "setup_code", None)
+        return self._render(
+            request, "login", next=wanted, setup_needed=setup_needed, setup_code=code
+        )
+
+
+def _from_this_machine(request: web.Request) -> bool:
+    """A browser on the node itself (loopback), not one on the network."""
+    try:
+        return ipaddress.ip_address(request.remote or "").is_loopback
+    except ValueError:
+        return False
 
 
 def _main_meters_first(sensor: dict) -> tuple:

@@ -15,7 +15,7 @@ from .middleware import (
 )
 from .passwords import PasswordHasher
 from .routes import add_routes, record_admin_action
-from .setup_code import ensure_setup_code
+from .setup_code import ensure_setup_code, show_on_console
 from .users import Role
 
 __all__ = [
@@ -34,5 +34,6 @@ __all__ = [
     "add_routes",
     "auth_middleware",
     "ensure_setup_code",
+    "show_on_console",
     "required_role",
 ]

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import secrets
 from pathlib import Path
 
 from .users import UserStore, write_private_file
 
 CODE_FILE = "setup-code"
+# Shown on the console's login screen: the Pi image links
+# /etc/issue.d/koprogo-node.issue to this file in the service's runtime
+# directory, which systemd names in $RUNTIME_DIRECTORY.
+CONSOLE_FILE = "setup-code.issue"
 # No 0/O, 1/I/L: the code is read off a console and typed by hand.
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 CODE_LENGTH = 12
@@ -52,6 +57,32 @@ def check_setup_code(data_dir: Path, given: str) -> bool:
 def discard_setup_code(data_dir: Path) -> None:
     """Delete the setup code once it has been used (or is no longer needed)."""
     (Path(data_dir) / CODE_FILE).unlink(missing_ok=True)
+    console = console_file()
+    if console is not None:
+        console.unlink(missing_ok=True)
+
+
+def console_file() -> Path | None:
+    """Where the console's copy of the code goes; None outside systemd."""
+    runtime = os.environ.get("RUNTIME_DIRECTORY", "").split(":")[0]
+    return Path(runtime) / CONSOLE_FILE if runtime else None
+
+
+def show_on_console(code: str, port: int) -> Path | None:
+    """Write the code for the console's login screen (agetty's issue file).
+
+    agetty replaces \\n with the host name and \\4 with its IPv4 address.
+    Only the service's user and root can read it (mode 0600).
+    """
+    path = console_file()
+    if path is None:
+        return None
+    text = (
+        "KoproGo node \\n: no dashboard administrator yet.\n"
+        f"  Open http://\\4:{port}/ and enter the one-time setup code {code}\n\n"
+    )
+    write_private_file(path, text)
+    return path
 
 
 def _normalize(text: str) -> str:

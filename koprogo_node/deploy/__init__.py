@@ -1,0 +1,1 @@
+"""Installing and running the node on its own machine: first boot, upgrades."""
