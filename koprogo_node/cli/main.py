@@ -42,6 +42,7 @@ log = structlog.get_logger(__name__)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="koprogo-node", message="%(prog)s %(version)s")
 @click.option(
     "--config",
     "config_path",

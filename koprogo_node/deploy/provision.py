@@ -37,6 +37,7 @@ from ..federation.tls import ensure_certificate
 log = structlog.get_logger("koprogo_node.provision")
 
 NODE_USER = "koprogo"
+TECHNICIAN = "technician"
 MQTT_NODE_USER = "koprogo-node"
 MQTT_SATELLITE_USER = "satellite"
 
@@ -55,6 +56,11 @@ class Layout:
     def boot_config(self) -> Path:
         """What the installer wrote on the SD card's FAT partition."""
         return self.root / "boot/firmware/koprogo-node.toml"
+
+    @property
+    def boot_keys(self) -> Path:
+        """The technicians' SSH public keys, also left by the installer."""
+        return self.root / "boot/firmware/koprogo-authorized_keys"
 
     @property
     def data_dir(self) -> Path:
@@ -85,6 +91,7 @@ def provision(layout: Layout, live: bool) -> dict[str, str]:
         "identity": make_identity,
         "mqtt": make_mqtt_users,
         "ssh": make_ssh_host_keys,
+        "technicians": authorize_technicians,
         "filesystem": lambda lay: grow_root_filesystem(live),
     }
     done, failed = {}, []
@@ -192,6 +199,34 @@ def make_ssh_host_keys(layout: Layout) -> str:
     _run([tool, "-A", "-f", str(layout.root)])
     made = sorted(p.name for p in (layout.root / "etc/ssh").glob("ssh_host_*_key"))
     return ", ".join(made)
+
+
+def authorize_technicians(layout: Layout) -> str:
+    """Let the keys the installer left on the boot partition log in over SSH.
+
+    The image's `technician` account has no password: without these keys
+    nobody logs in remotely, and the console is the only way in.
+    """
+    given = layout.boot_keys
+    if not given.exists():
+        return f"no {given.name} on the boot partition"
+    keys = [
+        line.strip()
+        for line in given.read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    bad = [key[:20] for key in keys if not key.startswith(("ssh-", "ecdsa-", "sk-"))]
+    if bad:
+        raise StepFailed(f"{given.name}: not SSH public keys: {', '.join(bad)}")
+    uid, gid = _id(layout, "passwd", TECHNICIAN), _id(layout, "group", TECHNICIAN)
+    ssh_dir = layout.root / "home" / TECHNICIAN / ".ssh"
+    ssh_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _chown(ssh_dir, uid, gid)
+    target = ssh_dir / "authorized_keys"
+    _write(target, "\n".join(keys) + "\n", mode=0o600)
+    _chown(target, uid, gid)
+    given.unlink()
+    return f"{len(keys)} key(s) for {TECHNICIAN}"
 
 
 def grow_root_filesystem(live: bool) -> str:

@@ -81,6 +81,10 @@ def _give_to_group(path: Path, group: str) -> str:
     except KeyError:
         # A development machine has no such group: the daemon's own stays.
         return grp.getgrgid(path.stat().st_gid).gr_name
+    # Under the unit (Group=koprogo) the socket has the group already, and
+    # the unit's system call filter would refuse the chown.
+    if path.stat().st_gid == gid:
+        return group
     try:
         os.chown(path, -1, gid)
     except PermissionError:

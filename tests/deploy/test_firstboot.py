@@ -43,8 +43,11 @@ def image_tree(root: Path) -> Layout:
     (root / "boot/firmware").mkdir(parents=True)
     (root / "etc/passwd").write_text(
         "root:x:0:0::/root:/bin/sh\nkoprogo:x:990:990::/nonexistent:/bin/false\n"
+        "technician:x:1000:1000::/home/technician:/bin/bash\n"
     )
-    (root / "etc/group").write_text("root:x:0:\nkoprogo:x:990:\nmosquitto:x:991:\n")
+    (root / "etc/group").write_text(
+        "root:x:0:\nkoprogo:x:990:\nmosquitto:x:991:\ntechnician:x:1000:\n"
+    )
     (root / "etc/hosts").write_text("127.0.0.1\tlocalhost\n127.0.1.1\tdebian\n")
     (root / "etc/koprogo-node/node.toml").write_text(IMAGE_CONFIG)
     return Layout(root)
@@ -153,6 +156,32 @@ def test_a_provisioned_node_keeps_its_keys(tmp_path):
     assert "already provisioned" in skipped.stdout
     assert 0 == forced.returncode, forced.stderr
     assert before == {s: (layout.root / s).read_bytes() for s in SECRETS}
+
+
+def test_the_technicians_keys_from_the_boot_partition_open_ssh(tmp_path):
+    layout = image_tree(tmp_path)
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHf1JpQy technician@laptop"
+    layout.boot_keys.write_text(f"# the installer's team\n{key}\n")
+
+    done = firstboot(layout.root)
+
+    installed = layout.root / "home/technician/.ssh/authorized_keys"
+    assert 0 == done.returncode, done.stderr
+    assert key + "\n" == installed.read_text()
+    assert (0o600, 1000) == (installed.stat().st_mode & 0o777, installed.stat().st_uid)
+    assert not layout.boot_keys.exists()
+
+
+def test_a_file_that_holds_no_ssh_key_is_refused_and_kept(tmp_path):
+    layout = image_tree(tmp_path)
+    layout.boot_keys.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\n")
+
+    done = firstboot(layout.root)
+
+    assert 1 == done.returncode
+    assert "not SSH public keys" in done.stderr
+    assert layout.boot_keys.exists()
+    assert not (layout.root / "home/technician/.ssh/authorized_keys").exists()
 
 
 @pytest.mark.parametrize(
