@@ -30,7 +30,7 @@ import structlog
 import tomli_w
 
 from .. import config as node_config
-from ..errors import ConfigError
+from ..errors import ConfigError, KoprogoError
 from ..federation.identity import NodeKey
 from ..federation.tls import ensure_certificate
 
@@ -99,7 +99,8 @@ def provision(layout: Layout, live: bool) -> dict[str, str]:
         try:
             done[name] = step(layout)
             log.info("provision_step_done", step=name, result=done[name])
-        except (StepFailed, ConfigError, OSError) as exc:
+        # ValueError: a damaged key or TOML file another step left behind.
+        except (StepFailed, KoprogoError, OSError, ValueError) as exc:
             done[name] = f"failed: {exc}"
             failed.append(name)
             log.error("provision_step_failed", step=name, error=str(exc))

@@ -196,3 +196,17 @@ def test_a_file_that_holds_no_ssh_key_is_refused_and_kept(tmp_path):
 )
 def test_the_root_partition_is_found_from_its_device(source, expected):
     assert expected == _split_partition(source)
+
+
+def test_a_damaged_tls_key_is_reported_not_a_traceback(tmp_path):
+    layout = image_tree(tmp_path)
+    tls = layout.data_dir / "tls"
+    tls.mkdir(parents=True)
+    (tls / "tls_key.pem").write_text("not a key\n")
+
+    done = firstboot(layout.root)
+
+    assert 1 == done.returncode
+    assert "identity: failed" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert (tls / "tls_key.pem").read_text() == "not a key\n"  # evidence kept

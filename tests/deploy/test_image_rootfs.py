@@ -116,7 +116,8 @@ systemctl show koprogo-node.service -P ActiveState > $out/active
 systemctl show koprogo-node.service -P NRestarts > $out/restarts
 systemctl is-active koprogo-node-firstboot.service > $out/firstboot
 hostname > $out/hostname
-runuser -u technician -- koprogo-node status --json > $out/status.json 2> $out/status.err
+runuser -u technician -- koprogo-node status --json \
+  > $out/status.json 2> $out/status.err
 cp /var/lib/koprogo-node/node_key /var/lib/koprogo-node/tls/tls_key.pem \
    /etc/ssh/ssh_host_ed25519_key /etc/mosquitto/koprogo-node.passwd \
    /etc/koprogo-node/satellite-mqtt.txt /etc/machine-id \
