@@ -155,7 +155,8 @@ def _write(rows, fmt: str) -> None:
     type=click.IntRange(min=1),
     metavar="N",
     help="Without --to: then delete all but the newest N backups in"
-    " DATA_DIR/backups (only those this command named).",
+    " DATA_DIR/backups (only those this command named; the copies taken"
+    " before a schema migration stay).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj

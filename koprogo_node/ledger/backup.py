@@ -8,6 +8,12 @@ copy never restarts because of those commits.
 
 Restoring never destroys data: the ledger it replaces is moved aside, with its
 -wal and its anchor, under a `.before-restore-<UTC stamp>` suffix.
+
+Before a writer migrates a ledger holding data to a newer schema, it takes a
+backup named `<ledger>-pre-migration-v<from>-v<to>-<UTC stamp>.db`. Those
+are exempt from `--keep` pruning: they are the only copies in the old
+schema, one per schema change, and removed by hand once the new release
+has proved itself.
 """
 
 from __future__ import annotations
@@ -76,11 +82,31 @@ def default_backup_path(data_dir: Path, db_name: str) -> Path:
     return _unused(data_dir / "backups", stem, ".db")
 
 
+def pre_migration_backup_path(
+    data_dir: Path, db_name: str, from_version: int, to_version: int
+) -> Path:
+    """DATA_DIR/backups/<ledger>-pre-migration-v<from>-v<to>-<UTC stamp>.db."""
+    stem = f"{Path(db_name).stem}-pre-migration-v{from_version}-v{to_version}"
+    return _unused(data_dir / "backups", f"{stem}-{utc_stamp()}", ".db")
+
+
+def pre_migration_backups(
+    data_dir: Path, db_name: str, from_version: int, to_version: int
+) -> list[Path]:
+    """The backups taken before migrating from `from_version`, newest first."""
+    stem = f"{Path(db_name).stem}-pre-migration-v{from_version}-v{to_version}"
+    pattern = re.compile(re.escape(stem) + r"-\d{8}T\d{6}Z(-\d+)?\.db")
+    folder = data_dir / "backups"
+    found = [p for p in folder.glob("*.db") if pattern.fullmatch(p.name)]
+    return sorted(found, key=lambda p: p.name, reverse=True)
+
+
 def prune_default_backups(data_dir: Path, db_name: str, keep: int) -> list[Path]:
     """Delete all but the newest `keep` default-named backups; return them.
 
     Only files this module named (`<ledger>-<UTC stamp>.db`, with their
-    anchors) are touched; copies put there by hand stay.
+    anchors) are touched; copies put there by hand, and those taken before
+    a migration, stay.
     """
     folder = data_dir / "backups"
     pattern = re.compile(re.escape(Path(db_name).stem) + r"-\d{8}T\d{6}Z(-\d+)?\.db")
@@ -114,6 +140,57 @@ def backup(db_path: Path, dest: Path, progress: Progress | None = None) -> Outco
     finally:
         tmp.unlink(missing_ok=True)
     return Outcome(dest, dest.stat().st_size, height, verify(dest), db_path)
+
+
+def backup_before_migration(
+    db_path: Path, from_version: int, to_version: int, progress: Progress | None
+) -> tuple[Outcome, bool] | None:
+    """A verified copy of the ledger in its current schema, before migrating it.
+
+    Returns None when the ledger holds no block (nothing to lose), else the
+    copy's outcome and whether an earlier copy of the same head was reused:
+    a daemon restarted after a failed migration takes no second copy.
+    Raises BackupRejected when the copy does not verify, PathUnusable or
+    LedgerError when it cannot be written.
+    """
+    conn = _open_ledger(db_path)
+    try:
+        height, head_hash = _head(conn)
+    finally:
+        conn.close()
+    if not height:
+        return None
+    data_dir, name = db_path.parent, db_path.name
+    for earlier in pre_migration_backups(data_dir, name, from_version, to_version):
+        if _same_head(earlier, height, head_hash):
+            verdict = verify(earlier)
+            if verdict.ok:
+                size = earlier.stat().st_size
+                return Outcome(earlier, size, height, verdict, db_path), True
+    dest = pre_migration_backup_path(data_dir, name, from_version, to_version)
+    _make_dir(dest.parent)
+    outcome = backup(db_path, dest, progress)
+    if not outcome.verdict.ok:
+        # The copy is as the ledger is; kept, it would only fill the card at
+        # every restart of a daemon that refuses to migrate.
+        dest.unlink(missing_ok=True)
+        anchor_path(dest).unlink(missing_ok=True)
+        raise BackupRejected(
+            f"the ledger does not verify ({outcome.verdict.line()});"
+            " see koprogo-node ledger verify"
+        )
+    return outcome, False
+
+
+def _same_head(copy: Path, height: int, head_hash: str | None) -> bool:
+    try:
+        conn = _open_ledger(copy)
+    except LedgerCorrupt:
+        return False
+    try:
+        return _head(conn) == (height, head_hash)
+    finally:
+        conn.close()
 
 
 def restore(

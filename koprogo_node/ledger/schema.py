@@ -1,7 +1,14 @@
 """The ledger's tables and their versioned migrations.
 
-`PRAGMA user_version` holds the schema version. Each migration runs in its
-own transaction, so a failed one leaves the previous working version.
+`PRAGMA user_version` holds the schema version. Migration N takes version
+N-1 to N; it is SQL text (statements separated by ";" at line ends) or a
+callable given the connection, for data transforms SQL cannot express.
+Every pending migration runs inside one transaction: whatever fails (an SQL
+error, a Python step raising, the process killed), the file keeps the
+version it had and every row, and the previous release can still open it.
+Statements that cannot run inside a transaction, or would change the
+connection or the file rather than the schema (BEGIN/COMMIT, ATTACH, most
+PRAGMAs; VACUUM fails by itself), are refused while a migration runs.
 
 Tables whose rows carry a `block` column are chained: each block's header
 holds a digest of its rows in every such table (see chain.py). `sensor_state`
@@ -18,8 +25,30 @@ readings, and a block's readings are a contiguous id range (query.id_range).
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable, Sequence
 
-MIGRATIONS: tuple[str, ...] = (
+from ..errors import LedgerError
+
+# SQL text, or a Python step run on the connection inside the transaction.
+Migration = str | Callable[[sqlite3.Connection], None]
+
+# Pragmas that only read, plus one meant for use inside a transaction.
+MIGRATION_PRAGMAS = frozenset(
+    {
+        "defer_foreign_keys",
+        "foreign_key_check",
+        "foreign_key_list",
+        "index_info",
+        "index_list",
+        "index_xinfo",
+        "integrity_check",
+        "quick_check",
+        "table_info",
+        "table_xinfo",
+    }
+)
+
+MIGRATIONS: tuple[Migration, ...] = (
     # 1: first schema
     """
     CREATE TABLE blocks (
@@ -132,26 +161,101 @@ MIGRATIONS: tuple[str, ...] = (
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-def migrate(conn: sqlite3.Connection) -> int:
-    """Bring the database to the latest schema; return the version found."""
-    found = conn.execute("PRAGMA user_version").fetchone()[0]
-    if found > SCHEMA_VERSION:
+class MigrationFailed(LedgerError):
+    """Raised when a migration fails; the database keeps the version it had."""
+
+    def __init__(self, message: str, *, version: int, found: int) -> None:
+        super().__init__(message)
+        self.version = version
+        self.found = found
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    """The version recorded in the file (0 for a new, empty one)."""
+    return conn.execute("PRAGMA user_version").fetchone()[0]
+
+
+def migrate(
+    conn: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIONS
+) -> int:
+    """Bring the database to the latest schema; return the version found.
+
+    `conn` must be in autocommit mode (isolation_level=None). Raises
+    sqlite3.DatabaseError for a schema newer than `migrations`, and
+    MigrationFailed, naming the migration, when one fails.
+    """
+    found = schema_version(conn)
+    target = len(migrations)
+    if found > target:
         raise sqlite3.DatabaseError(
-            f"ledger schema {found} is newer than this program's {SCHEMA_VERSION}"
+            f"ledger schema {found} is newer than this program's {target}"
         )
-    for version in range(found, SCHEMA_VERSION):
-        _apply(conn, version + 1, MIGRATIONS[version])
+    if found == target:
+        return found
+    refused: list[str] = []
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.set_authorizer(_guard(refused))
+        for version in range(found + 1, target + 1):
+            _apply(conn, version, found, migrations[version - 1], refused)
+        conn.set_authorizer(None)
+        conn.execute(f"PRAGMA user_version = {target}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.set_authorizer(None)
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
     return found
 
 
-def _apply(conn: sqlite3.Connection, version: int, script: str) -> None:
-    statements = [s.strip() for s in script.split(";\n") if s.strip()]
-    conn.execute("BEGIN IMMEDIATE")
+def _apply(
+    conn: sqlite3.Connection,
+    version: int,
+    found: int,
+    migration: Migration,
+    refused: list[str],
+) -> None:
+    """Run one migration inside the open transaction, or raise MigrationFailed."""
     try:
-        for statement in statements:
-            conn.execute(statement)
-        conn.execute(f"PRAGMA user_version = {version}")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+        if callable(migration):
+            migration(conn)
+        else:
+            for statement in _statements(migration):
+                conn.execute(statement)
+    except Exception as exc:
+        why = (
+            f"{refused[-1]} cannot run inside a migration's transaction"
+            if refused
+            else f"{type(exc).__name__}: {exc}"
+        )
+        raise MigrationFailed(
+            f"migration {version} failed ({why})", version=version, found=found
+        ) from exc
+    # SQLite rolls back by itself on some errors (a full disk, for one); a
+    # step that swallowed such an error would leave the rest in autocommit.
+    if not conn.in_transaction:
+        raise MigrationFailed(
+            f"migration {version} ended its transaction", version=version, found=found
+        )
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";\n") if s.strip()]
+
+
+def _guard(refused: list[str]) -> Callable[..., int]:
+    """An authorizer refusing what would escape or break the transaction."""
+
+    def check(action: int, arg1, arg2, _db, _trigger) -> int:
+        if action == sqlite3.SQLITE_TRANSACTION:
+            refused.append(arg1 or "a transaction statement")
+        elif action in (sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH):
+            refused.append("ATTACH" if action == sqlite3.SQLITE_ATTACH else "DETACH")
+        elif action == sqlite3.SQLITE_PRAGMA and arg1 not in MIGRATION_PRAGMAS:
+            refused.append(f"PRAGMA {arg1}")
+        else:
+            return sqlite3.SQLITE_OK
+        return sqlite3.SQLITE_DENY
+
+    return check

@@ -6,12 +6,19 @@ header. A reading is committed once its block is; `block_committed` is
 logged (at DEBUG) with the block's height only after the COMMIT returned.
 The database runs in WAL mode with synchronous=FULL, so a committed block
 survives a power cut.
+
+Opening a ledger that holds data in an older schema first takes a verified
+backup (backup.py names it as pre-migration), then migrates. A migration
+that fails leaves the file as it was and stops the writer from opening, so
+nothing runs on a half-migrated ledger.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import aiosqlite
@@ -21,12 +28,14 @@ from ..config.model import LedgerConfig
 from ..core.clock import Clock
 from ..core.ingest import Accepted, Refused
 from ..core.readings import Kind, Quality, Reading
-from ..errors import LedgerError
+from ..daemon.sdnotify import Notifier
+from ..errors import KoprogoError, LedgerError
+from . import backup as backups
 from .anchor import write_anchor
 from .batch import Batch
 from .lock import WriterLock
 from .prune import delete_sql, prune_cutoffs
-from .schema import migrate
+from .schema import MIGRATIONS, Migration, MigrationFailed, migrate, schema_version
 from .state import LedgerState, load_state, retention_days
 from .stats import IngestStats
 
@@ -35,6 +44,11 @@ log = structlog.get_logger(__name__)
 PRUNE_EVERY_S = 3600.0
 REJECTS_ONLY_EVERY_S = 60.0
 YIELD_EVERY_READINGS = 1000
+# While a backup or a migration delays the start, systemd is asked every
+# EXTEND_EVERY_S for EXTEND_BY_S more, so it does not kill a slow but
+# progressing start (TimeoutStartSec defaults to 90 s).
+EXTEND_EVERY_S, EXTEND_BY_S = 10.0, 60
+SQLITE_OPS_PER_CHECK = 100_000
 _OK, _COUNTER = Quality.OK, Kind.COUNTER
 _INSERT_AGGREGATE = "INSERT OR IGNORE INTO aggregates VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 
@@ -49,8 +63,10 @@ class LedgerWriter:
         clock: Clock,
         boot_id: str,
         stats: IngestStats,
+        migrations: Sequence[Migration] = MIGRATIONS,
     ) -> None:
         self.path = data_dir / config.file
+        self.migrations = migrations
         self.config = config
         self.clock = clock
         self.boot_id = boot_id
@@ -69,7 +85,7 @@ class LedgerWriter:
         """Take the writer lock, open the database, migrate, load state."""
         self._lock.acquire()
         try:
-            found = await asyncio.to_thread(_prepare, self.path)
+            found = await asyncio.to_thread(_prepare, self.path, self.migrations)
             self._db = await aiosqlite.connect(self.path, isolation_level=None)
             await self._db.execute("PRAGMA synchronous=FULL")
             await self._db.execute("PRAGMA wal_autocheckpoint=4000")
@@ -77,6 +93,9 @@ class LedgerWriter:
         except sqlite3.Error as exc:
             self._lock.release()
             raise LedgerError(f"cannot open ledger {self.path}: {exc}") from exc
+        except BaseException:
+            self._lock.release()
+            raise
         log.info(
             "ledger_opened", path=str(self.path), schema_from=found, height=self.height
         )
@@ -349,14 +368,104 @@ def _load(path: Path) -> LedgerState:
         conn.close()
 
 
-def _prepare(path: Path) -> int:
-    """Switch the file to WAL and migrate it; returns the version found."""
+def _prepare(path: Path, migrations: Sequence[Migration]) -> int:
+    """Switch the file to WAL, back it up if it needs migrating, migrate it.
+
+    Returns the version found. Raises LedgerError, the file untouched, when
+    no verified backup can be taken, and MigrationFailed when a migration
+    fails.
+    """
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         conn.execute("PRAGMA journal_mode=WAL")
-        return migrate(conn)
+        found, target = schema_version(conn), len(migrations)
+        if found >= target:
+            return migrate(conn, migrations)  # refuses a newer schema
+        starting = _StartExtension()
+        saved = _backup_before(path, found, target, starting) if found else None
+        conn.set_progress_handler(starting, SQLITE_OPS_PER_CHECK)
+        try:
+            migrate(conn, migrations)
+        except MigrationFailed as exc:
+            raise _failed(path, exc, saved) from exc
+        finally:
+            conn.set_progress_handler(None, 0)
+        log.info("ledger_migrated", path=str(path), schema_from=found, schema_to=target)
+        return found
     finally:
         conn.close()
+
+
+def _backup_before(
+    path: Path, found: int, target: int, starting: _StartExtension
+) -> Path | None:
+    """Take (or find, after a failed attempt) the copy to fall back on."""
+    try:
+        taken = backups.backup_before_migration(path, found, target, starting)
+    except KoprogoError as exc:
+        log.error(
+            "ledger_migration_backup_failed",
+            path=str(path),
+            schema_from=found,
+            schema_to=target,
+            error=str(exc),
+        )
+        raise LedgerError(
+            f"ledger {path} needs migrating from schema {found} to {target}, but"
+            f" no verified backup could be taken first, so it was not touched: {exc}"
+        ) from exc
+    if taken is None:
+        return None
+    outcome, reused = taken
+    log.info(
+        "ledger_migration_backup",
+        path=str(outcome.path),
+        schema_from=found,
+        schema_to=target,
+        height=outcome.height,
+        bytes=outcome.size_bytes,
+        reused=reused,
+    )
+    return outcome.path
+
+
+def _failed(path: Path, exc: MigrationFailed, saved: Path | None) -> MigrationFailed:
+    """The error a failed migration ends the start with: what, where, what now."""
+    log.error(
+        "ledger_migration_failed",
+        path=str(path),
+        migration=exc.version,
+        schema=exc.found,
+        error=str(exc),
+        backup=str(saved) if saved else None,
+    )
+    copy = f"; a verified copy taken before is {saved}" if saved else ""
+    return MigrationFailed(
+        f"cannot migrate ledger {path}: {exc}. Nothing was changed: it is still"
+        f" at schema {exc.found} with every row{copy}. Run the previous release"
+        " of koprogo-node on it, or report the error",
+        version=exc.version,
+        found=exc.found,
+    )
+
+
+class _StartExtension:
+    """Asks systemd for more start time, at most every EXTEND_EVERY_S.
+
+    Called as a backup's progress and as SQLite's progress handler, whose
+    zero return lets the statement go on.
+    """
+
+    def __init__(self) -> None:
+        self._notifier = Notifier()
+        self._next_s = 0.0
+
+    def __call__(self, *_progress: int) -> int:
+        now = time.monotonic()
+        if now >= self._next_s:
+            self._next_s = now + EXTEND_EVERY_S
+            self._notifier.send(f"EXTEND_TIMEOUT_USEC={EXTEND_BY_S * 1_000_000}")
+        return 0
 
 
 async def _insert_rows(db: aiosqlite.Connection, batch: Batch) -> None:
