@@ -1,7 +1,8 @@
 """The image's root filesystem, built for this machine's architecture, then
-checked in place and booted twice with systemd-nspawn (systemd as PID 1, the
-real units): first boot makes different secrets each time and the daemon
-runs, hardened, under its unit.
+checked in place and booted with systemd-nspawn (systemd as PID 1, the real
+units): twice, to see first boot make different secrets each time and the
+daemon run, hardened, under its unit; once more, to upgrade a node that holds
+readings to a good release and then to one whose migration fails.
 
 The Pi's own parts (arm64, raspi-firmware, the kernel, the SD-card layout)
 cannot run here; image-build/README.md says how they are built and checked.
@@ -138,55 +139,75 @@ for user, password in ((None, None), ("satellite", secret["password"])):
     except OSError as exc:
         print(user or "anonymous", "error", exc)
 PY
-journalctl -b --no-pager -o cat > $out/journal.txt
 systemctl --failed --no-legend > $out/failed
+journalctl -b --no-pager -o cat > $out/journal.txt
 chmod -R a+r $out
 systemctl poweroff
 """
 
 
+def boot(tree: Path, probe: str, out: Path, *binds: str) -> None:
+    """Boot a throwaway copy of `tree`; `probe` runs once the daemon settled."""
+    script = tree / "usr/local/sbin/koprogo-probe"
+    script.write_text(probe)
+    script.chmod(0o755)
+    booted = subprocess.run(
+        [
+            "systemd-nspawn",
+            "--quiet",
+            "--register=no",
+            "--keep-unit",
+            "--ephemeral",
+            f"--bind={out}:/probe",
+            *(f"--bind-ro={bind}" for bind in binds),
+            "--directory",
+            str(tree),
+            "--boot",
+        ],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert (out / "journal.txt").exists(), booted.stdout[-3000:] + booted.stderr
+
+
 @pytest.fixture(scope="module")
-def two_boots(tree, tmp_path_factory):
-    """Boot two throwaway copies of the same tree; what each probe saw."""
+def probed(tree):
+    """The tree with a unit that runs /usr/local/sbin/koprogo-probe at boot."""
     unit = tree / "etc/systemd/system/koprogo-probe.service"
     unit.write_text(
         "[Unit]\nAfter=multi-user.target koprogo-node.service\n"
         "[Service]\nType=oneshot\nExecStart=/usr/local/sbin/koprogo-probe\n"
+        "TimeoutStartSec=10min\n"
         "[Install]\nWantedBy=multi-user.target\n"
     )
-    probe = tree / "usr/local/sbin/koprogo-probe"
-    probe.write_text(PROBE)
-    probe.chmod(0o755)
     wants = tree / "etc/systemd/system/multi-user.target.wants"
     (wants / unit.name).symlink_to(f"/etc/systemd/system/{unit.name}")
-    boot_config = tree / "boot/firmware/koprogo-node.toml"
+    yield tree
+    for path in (unit, wants / unit.name, tree / "usr/local/sbin/koprogo-probe"):
+        path.unlink(missing_ok=True)
+
+
+def installers_config(tree: Path, extra: str = "") -> Path:
+    """The example configuration, for building rue-haute-12, on the boot card."""
     example = (tree / "boot/firmware/koprogo-node.toml.example").read_text()
-    boot_config.write_text(example.replace("unnamed-building", "rue-haute-12"))
+    path = tree / "boot/firmware/koprogo-node.toml"
+    path.write_text(example.replace("unnamed-building", "rue-haute-12") + extra)
+    return path
+
+
+@pytest.fixture(scope="module")
+def two_boots(probed, tmp_path_factory):
+    """What the probe saw on two nodes booted from the same tree."""
     seen = []
     for n in range(2):
         out = tmp_path_factory.mktemp(f"boot{n}")
-        booted = subprocess.run(
-            [
-                "systemd-nspawn",
-                "--quiet",
-                "--register=no",
-                "--keep-unit",
-                "--ephemeral",
-                f"--bind={out}:/probe",
-                "--directory",
-                str(tree),
-                "--boot",
-            ],
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert (out / "active").exists(), booted.stdout[-3000:] + booted.stderr
+        config = installers_config(probed)
+        boot(probed, PROBE, out)
+        config.unlink()
         seen.append(out)
-    yield seen
-    for path in (unit, probe, wants / unit.name, boot_config):
-        path.unlink(missing_ok=True)
+    return seen
 
 
 def test_first_boot_makes_different_secrets_on_each_node(two_boots):
@@ -225,3 +246,94 @@ def test_the_console_shows_the_setup_code(two_boots):
 
         code = issue.split("setup code ")[1].split()[0]
         assert f"One-time setup code: {code}" in journal
+
+
+# A simulated building, so that the ledger holds blocks when the upgrade runs.
+SIMULATED = """
+[[sources]]
+type = "simulated"
+name = "sim"
+lots = 10
+speed = 600.0
+emit = "readings"
+"""
+
+UPGRADE_PROBE = r"""#!/bin/sh
+out=/probe
+state() { systemctl show -P ActiveState koprogo-node.service; }
+height() {
+  runuser -u technician -- koprogo-node status --json 2>/dev/null |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["ledger"]["height"])'
+}
+for i in $(seq 120); do
+  [ "$(state)" = active ] && [ "$(height)" -ge 3 ] 2>/dev/null && break
+  sleep 1
+done
+height > $out/height.before
+for release in good bad; do
+  [ $release = good ] && version=0.2.0 || version=0.3.0
+  koprogo-node-upgrade /wheels/koprogo_node-$version-py3-none-any.whl \
+    --health-timeout 30 \
+    > $out/$release.out 2>&1
+  echo $? > $out/$release.rc
+  readlink /opt/koprogo-node/venv > $out/$release.link
+  state > $out/$release.active
+done
+sleep 5
+height > $out/height.after
+runuser -u technician -- koprogo-node ledger verify > $out/verify.out 2>&1
+echo $? > $out/verify.rc
+ls /var/lib/koprogo-node/backups > $out/backups
+journalctl -b --no-pager -o cat > $out/journal.txt
+chmod -R a+r $out
+systemctl poweroff
+"""
+
+
+@pytest.fixture(scope="module")
+def upgraded(probed, tmp_path_factory):
+    """One node upgraded to a good release, then to one whose migration fails."""
+    from ..ledger.releases import CHECKOUT, build_wheel, future_tree
+    from .test_upgrade import FAILING_MIGRATION, GOOD_MIGRATION
+
+    root = tmp_path_factory.mktemp("releases")
+    wheels = root / "wheels"
+    wheels.mkdir()
+    for name, version, migration in (
+        ("good", "0.2.0", GOOD_MIGRATION),
+        # After 0.2.0's migration, so that its own has something to do.
+        ("bad", "0.3.0", GOOD_MIGRATION + FAILING_MIGRATION),
+    ):
+        build_wheel(future_tree(root / name, migration), version, wheels)
+    out = tmp_path_factory.mktemp("upgrade")
+    config = installers_config(probed, SIMULATED)
+    boot(probed, UPGRADE_PROBE, out, f"{wheels}:/wheels")
+    config.unlink()
+    assert CHECKOUT.exists()
+    return out
+
+
+def test_an_upgrade_under_systemd_switches_release_and_keeps_the_ledger(upgraded):
+    journal = (upgraded / "journal.txt").read_text()
+
+    assert "0" == (upgraded / "good.rc").read_text().strip(), (
+        upgraded / "good.out"
+    ).read_text() + journal[-3000:]
+    assert "releases/0.2.0" == (upgraded / "good.link").read_text().strip()
+    assert "active" == (upgraded / "good.active").read_text().strip()
+    assert "ledger_migration_backup" in journal
+
+
+def test_a_failed_upgrade_under_systemd_rolls_back_with_nothing_lost(upgraded):
+    before = int((upgraded / "height.before").read_text())
+    after = int((upgraded / "height.after").read_text())
+
+    assert "1" == (upgraded / "bad.rc").read_text().strip(), (
+        upgraded / "bad.out"
+    ).read_text()
+    assert "releases/0.2.0" == (upgraded / "bad.link").read_text().strip()
+    assert "active" == (upgraded / "bad.active").read_text().strip()
+    assert after > before >= 3
+    assert "0" == (upgraded / "verify.rc").read_text().strip(), (
+        upgraded / "verify.out"
+    ).read_text()
