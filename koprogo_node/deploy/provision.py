@@ -15,6 +15,7 @@ again at the next boot and redoes only what is missing.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import secrets
@@ -75,6 +76,11 @@ class Layout:
         return self.root / "etc/koprogo-node/satellite-mqtt.txt"
 
     @property
+    def node_mqtt_password(self) -> Path:
+        """The daemon's broker password, kept for each config installed later."""
+        return self.root / "etc/koprogo-node/node-mqtt.txt"
+
+    @property
     def stamp(self) -> Path:
         return self.data_dir / "provisioned.json"
 
@@ -121,14 +127,35 @@ def adopt_boot_config(layout: Layout) -> str:
     given = layout.boot_config
     if not given.exists():
         return f"kept {layout.config.name} (no {given.name} on the boot partition)"
+    text = _read_installer_file(given)
+    if not text.strip():
+        raise StepFailed(f"{given} is empty, not installed")
     try:
-        node_config.load(given)
+        node_config.from_mapping(tomllib.loads(text))
+    except tomllib.TOMLDecodeError as exc:
+        raise StepFailed(f"{given} is not valid TOML, not installed: {exc}") from exc
     except ConfigError as exc:
         raise StepFailed(f"{given} is not valid, not installed: {exc}") from exc
-    text = given.read_text(encoding="utf-8")
     _write(layout.config, text, mode=0o640, group=_id(layout, "group", NODE_USER))
     given.unlink()
     return f"installed {given.name} and removed it from the boot partition"
+
+
+def _read_installer_file(path: Path, limit: int = 1 << 20) -> str:
+    """A text file from the FAT partition, as any computer may have saved it."""
+    try:
+        if path.stat().st_size > limit:
+            raise StepFailed(f"{path} is larger than {limit // 1024} KiB")
+        data = path.read_bytes()
+    except IsADirectoryError as exc:
+        raise StepFailed(f"{path} is a directory, not a file") from exc
+    except OSError as exc:
+        raise StepFailed(f"cannot read {path}: {exc.strerror}") from exc
+    try:
+        # Windows editors may start the file with a byte-order mark.
+        return data.decode("utf-8-sig").replace("\r\n", "\n")
+    except UnicodeDecodeError as exc:
+        raise StepFailed(f"{path} is not UTF-8 text (at byte {exc.start})") from exc
 
 
 def set_hostname(layout: Layout, live: bool) -> str:
@@ -161,12 +188,17 @@ def make_mqtt_users(layout: Layout) -> str:
     """Broker accounts for the daemon and for satellites, with new passwords.
 
     The daemon's password goes into its configuration (an MQTT source whose
-    user is `koprogo-node` and whose password is empty); the satellites'
-    into a root-only file the installer reads over SSH.
+    user is `koprogo-node` and whose password is empty), at every run: a
+    configuration installed after the accounts were made gets it too. It is
+    kept in a root-only file, as the satellites' is for the installer.
     """
     target = layout.mqtt_passwords
-    if target.exists() and layout.satellite_credentials.exists():
-        return f"kept the accounts in {target.name}"
+    kept = layout.node_mqtt_password
+    made = (target, layout.satellite_credentials, kept)
+    if all(path.exists() for path in made):
+        password = kept.read_text(encoding="ascii").strip()
+        filled = _fill_node_password(layout, password)
+        return f"kept the accounts; node sources given the password: {filled}"
     passwords = {
         MQTT_NODE_USER: secrets.token_urlsafe(24),
         MQTT_SATELLITE_USER: secrets.token_urlsafe(24),
@@ -186,6 +218,7 @@ def make_mqtt_users(layout: Layout) -> str:
         f"user {MQTT_SATELLITE_USER}\npassword {passwords[MQTT_SATELLITE_USER]}\n",
         mode=0o600,
     )
+    _write(kept, passwords[MQTT_NODE_USER] + "\n", mode=0o600)
     filled = _fill_node_password(layout, passwords[MQTT_NODE_USER])
     return f"users {', '.join(passwords)}; node sources given the password: {filled}"
 
@@ -205,29 +238,65 @@ def make_ssh_host_keys(layout: Layout) -> str:
 def authorize_technicians(layout: Layout) -> str:
     """Let the keys the installer left on the boot partition log in over SSH.
 
-    The image's `technician` account has no password: without these keys
-    nobody logs in remotely, and the console is the only way in.
+    The image's `technician` account has no password, and neither has root:
+    without keys nobody logs in, on the console or over SSH. Keys are added
+    to those already there, never replacing them, so a mistaken file cannot
+    lock the technicians out.
     """
     given = layout.boot_keys
     if not given.exists():
         return f"no {given.name} on the boot partition"
-    keys = [
-        line.strip()
-        for line in given.read_text(encoding="utf-8").splitlines()
-        if line.strip() and not line.startswith("#")
-    ]
-    bad = [key[:20] for key in keys if not key.startswith(("ssh-", "ecdsa-", "sk-"))]
-    if bad:
-        raise StepFailed(f"{given.name}: not SSH public keys: {', '.join(bad)}")
+    keys = _public_keys(given, _read_installer_file(given, limit=64 * 1024))
     uid, gid = _id(layout, "passwd", TECHNICIAN), _id(layout, "group", TECHNICIAN)
     ssh_dir = layout.root / "home" / TECHNICIAN / ".ssh"
     ssh_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     _chown(ssh_dir, uid, gid)
     target = ssh_dir / "authorized_keys"
-    _write(target, "\n".join(keys) + "\n", mode=0o600)
+    present = target.read_text().splitlines() if target.exists() else []
+    added = [key for key in keys if key not in present]
+    _write(target, "".join(f"{key}\n" for key in [*present, *added]), mode=0o600)
     _chown(target, uid, gid)
     given.unlink()
-    return f"{len(keys)} key(s) for {TECHNICIAN}"
+    return f"{len(added)} key(s) added for {TECHNICIAN} ({len(keys)} in the file)"
+
+
+KEY_TYPES = ("ssh-ed25519", "ssh-rsa", "ecdsa-sha2-", "sk-ssh-ed25519", "sk-ecdsa-")
+
+
+def _public_keys(path: Path, text: str) -> list[str]:
+    """The authorized_keys lines of `text`; refuses anything else by line number.
+
+    A line may start with options (from="10.0.0.0/8" ...). Its key must be
+    base64 whose first field repeats the key type, as every OpenSSH key's
+    does. Nothing of a refused line is repeated: it may be a private key.
+    """
+    keys, bad = [], []
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if _is_public_key(line):
+            keys.append(line)
+        else:
+            bad.append(str(number))
+    if bad:
+        raise StepFailed(f"{path}: not an SSH public key on line(s) {', '.join(bad)}")
+    if not keys:
+        raise StepFailed(f"{path} holds no key; kept, nothing changed")
+    return keys
+
+
+def _is_public_key(line: str) -> bool:
+    words = line.split()
+    for i, word in enumerate(words[:-1]):
+        if word.startswith(KEY_TYPES):
+            try:
+                blob = base64.b64decode(words[i + 1], validate=True)
+            except ValueError:
+                return False
+            size = int.from_bytes(blob[:4], "big")
+            return blob[4 : 4 + size] == word.encode()
+    return False
 
 
 def grow_root_filesystem(live: bool) -> str:
@@ -293,7 +362,9 @@ def _write(path: Path, text: str, mode: int, group: int = 0) -> None:
 def _id(layout: Layout, table: str, name: str) -> int:
     """A user's or group's number from the tree's own /etc/passwd or /etc/group."""
     path = layout.root / "etc" / table
-    for line in path.read_text().splitlines() if path.exists() else []:
+    if not path.exists():
+        raise StepFailed(f"{path} does not exist: is {layout.root} a system's root?")
+    for line in path.read_text().splitlines():
         fields = line.split(":")
         if fields[0] == name and len(fields) > 2:
             return int(fields[2])

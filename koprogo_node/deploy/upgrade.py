@@ -20,6 +20,7 @@ this file with the system Python, whatever state the current release is in.
 from __future__ import annotations
 
 import argparse
+import errno
 import fcntl
 import json
 import os
@@ -30,6 +31,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +43,10 @@ POLL_S = 1.0
 WHEEL_NAME = re.compile(
     r"(?P<name>[^-]+)-(?P<version>[^-]+)(-\d[^-]*)?-[^-]+-[^-]+-[^-]+\.whl"
 )
+# A version as PEP 440 writes them (1.2.0, 2.0rc1, 1.0.post1+local): it names
+# a directory, so nothing else, least of all "." or "..", may pass.
+SAFE_VERSION = re.compile(r"[0-9]+(\.[0-9]+)*([.+!_-]?[A-Za-z0-9]+)*")
+PACKAGE = "koprogo-node"
 
 
 class UpgradeError(Exception):
@@ -108,6 +114,9 @@ def main(argv: list[str] | None = None) -> int:
 def upgrade(layout: Layout, wheel: Path, find_links: list[Path]) -> Path:
     """Install `wheel` as the current release; return its directory."""
     version = wheel_version(wheel)
+    missing = [str(p) for p in find_links if not p.is_dir()]
+    if missing:
+        raise UpgradeError(f"no such wheelhouse: {', '.join(missing)}")
     previous = current_release(layout)
     if previous is not None and previous.name == version:
         raise UpgradeError(f"release {version} is already the current one")
@@ -152,7 +161,32 @@ def wheel_version(wheel: Path) -> str:
         )
     if not wheel.is_file():
         raise UpgradeError(f"{wheel} does not exist")
-    return match["version"]
+    version = match["version"]
+    if not SAFE_VERSION.fullmatch(version):
+        raise UpgradeError(f"{wheel.name}: {version!r} is not a release version")
+    name, inside = _metadata(wheel)
+    if name != PACKAGE:
+        raise UpgradeError(f"{wheel.name} is a wheel of {name}, not of {PACKAGE}")
+    if inside != version:
+        raise UpgradeError(
+            f"{wheel.name} holds version {inside}, not the {version} of its name"
+        )
+    return version
+
+
+def _metadata(wheel: Path) -> tuple[str, str]:
+    """The normalised project name and the version a wheel's METADATA gives."""
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            names = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+            if len(names) != 1:
+                raise UpgradeError(f"{wheel.name} has no single METADATA file")
+            text = archive.read(names[0]).decode("utf-8", "replace")
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise UpgradeError(f"{wheel.name} is not a readable wheel: {exc}") from exc
+    fields = dict(line.split(": ", 1) for line in text.splitlines() if ": " in line)
+    name = re.sub(r"[-_.]+", "-", fields.get("Name", "?")).lower()
+    return name, fields.get("Version", "?")
 
 
 def current_release(layout: Layout) -> Path | None:
@@ -379,8 +413,9 @@ class _exclusive:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
+            hint = " (run it as root)" if exc.errno == errno.EACCES else ""
             raise UpgradeError(
-                f"cannot use {self.path.parent}: {exc.strerror}"
+                f"cannot use {self.path.parent}: {exc.strerror}{hint}"
             ) from exc
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

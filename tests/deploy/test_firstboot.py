@@ -3,12 +3,16 @@
 import os
 import subprocess
 import sys
+import time
 import tomllib
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
 
 from koprogo_node.deploy.provision import Layout, _split_partition
+
+from ..mqtt_broker import Broker
 
 FIRSTBOOT = Path(sys.executable).parent / "koprogo-node-firstboot"
 IMAGE_CONFIG = """\
@@ -158,30 +162,136 @@ def test_a_provisioned_node_keeps_its_keys(tmp_path):
     assert before == {s: (layout.root / s).read_bytes() for s in SECRETS}
 
 
+def key_pair(folder: Path, name: str = "id") -> tuple[str, str]:
+    """A real ed25519 key pair: (public line, private file's text)."""
+    path = folder / name
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(path)],
+        check=True,
+    )
+    return path.with_suffix(".pub").read_text().strip(), path.read_text()
+
+
+def authorized(layout: Layout) -> list[str]:
+    path = layout.root / "home/technician/.ssh/authorized_keys"
+    return path.read_text().splitlines() if path.exists() else []
+
+
 def test_the_technicians_keys_from_the_boot_partition_open_ssh(tmp_path):
-    layout = image_tree(tmp_path)
-    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHf1JpQy technician@laptop"
-    layout.boot_keys.write_text(f"# the installer's team\n{key}\n")
+    layout = image_tree(tmp_path / "tree")
+    laptop, _ = key_pair(tmp_path, "laptop")
+    phone, _ = key_pair(tmp_path, "phone")
+    # As a Windows editor may save it: a byte-order mark and CRLF line ends.
+    layout.boot_keys.write_bytes(
+        f"\ufeff# the installer's team\r\n{laptop}\r\n"
+        f'  # restricted\r\nfrom="10.0.0.0/8" {phone}\r\n'.encode()
+    )
 
     done = firstboot(layout.root)
 
     installed = layout.root / "home/technician/.ssh/authorized_keys"
     assert 0 == done.returncode, done.stderr
-    assert key + "\n" == installed.read_text()
+    assert [laptop, f'from="10.0.0.0/8" {phone}'] == authorized(layout)
     assert (0o600, 1000) == (installed.stat().st_mode & 0o777, installed.stat().st_uid)
     assert not layout.boot_keys.exists()
 
 
-def test_a_file_that_holds_no_ssh_key_is_refused_and_kept(tmp_path):
-    layout = image_tree(tmp_path)
-    layout.boot_keys.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\n")
+def test_keys_given_later_are_added_never_replacing(tmp_path):
+    layout = image_tree(tmp_path / "tree")
+    first, _ = key_pair(tmp_path, "first")
+    second, _ = key_pair(tmp_path, "second")
+    layout.boot_keys.write_text(first + "\n")
+    assert 0 == firstboot(layout.root).returncode
+
+    layout.boot_keys.write_text("# nobody\n")
+    emptied = firstboot(layout.root, "--force")
+    layout.boot_keys.write_text(f"{second}\n{first}\n")
+    added = firstboot(layout.root, "--force")
+
+    assert 1 == emptied.returncode and "holds no key" in emptied.stderr
+    assert 0 == added.returncode, added.stderr
+    assert [first, second] == authorized(layout)
+
+
+@pytest.mark.parametrize(
+    "content",
+    ["private", "ssh-this is not a key", "ssh-ed25519 AAAAnotbase64!!"],
+)
+def test_what_is_not_a_public_key_is_refused_kept_and_not_shown(tmp_path, content):
+    layout = image_tree(tmp_path / "tree")
+    public, private = key_pair(tmp_path)
+    text = private if content == "private" else f"{public}\n{content}\n"
+    layout.boot_keys.write_text(text)
 
     done = firstboot(layout.root)
 
     assert 1 == done.returncode
-    assert "not SSH public keys" in done.stderr
-    assert layout.boot_keys.exists()
-    assert not (layout.root / "home/technician/.ssh/authorized_keys").exists()
+    assert "not an SSH public key on line(s)" in done.stderr
+    secret_lines = [line for line in private.splitlines() if "PRIVATE" not in line]
+    assert not any(line[:12] in done.stderr for line in secret_lines)
+    assert text == layout.boot_keys.read_text()
+    assert [] == authorized(layout)
+
+
+def test_the_daemon_logs_in_to_the_broker_even_after_a_refused_config(tmp_path):
+    """A refused installer's file, fixed at the next boot, gets the password."""
+    layout = image_tree(tmp_path / "tree")
+    layout.boot_config.write_text('[node]\nbuilding_id = "Rue Haute 12"\n')
+    assert 1 == firstboot(layout.root).returncode
+    layout.boot_config.write_text(IMAGE_CONFIG.replace("unnamed-building", "rh-12"))
+
+    fixed = firstboot(layout.root)
+
+    assert 0 == fixed.returncode, fixed.stderr
+    source = tomllib.loads(layout.config.read_text())["sources"][0]
+    assert connects(layout.mqtt_passwords, "koprogo-node", source["password"])
+    assert not connects(layout.mqtt_passwords, "koprogo-node", "a wrong one")
+
+
+def connects(password_file: Path, user: str, password: str) -> bool:
+    """Whether mosquitto, with this password file, admits `user`."""
+    broker = Broker(password_file.parent)
+    broker.config.write_text(
+        f"listener {broker.port} 127.0.0.1\nallow_anonymous false\n"
+        f"password_file {password_file}\nuser root\nlog_dest none\n"
+    )
+    broker.start()
+    try:
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+        client.username_pw_set(user, password)
+        client.connect("127.0.0.1", broker.port)
+        client.loop_start()
+        deadline = time.monotonic() + 5
+        while not client.is_connected() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        admitted = client.is_connected()
+        client.loop_stop()
+        client.disconnect()
+        return admitted
+    finally:
+        broker.stop()
+
+
+@pytest.mark.parametrize(
+    "content, refusal",
+    [
+        ("", "is empty"),
+        ("  \n", "is empty"),
+        ("\x00\xff garbage", "not UTF-8 text"),
+        ("[node\n", "not valid TOML"),
+    ],
+)
+def test_an_unusable_boot_config_is_refused_and_kept(tmp_path, content, refusal):
+    layout = image_tree(tmp_path)
+    layout.boot_config.write_bytes(content.encode("latin-1"))
+
+    done = firstboot(layout.root)
+
+    assert 1 == done.returncode
+    assert refusal in done.stderr
+    assert "Traceback" not in done.stderr
+    assert content.encode("latin-1") == layout.boot_config.read_bytes()
+    assert IMAGE_CONFIG.splitlines()[1] in layout.config.read_text()
 
 
 @pytest.mark.parametrize(

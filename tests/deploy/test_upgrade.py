@@ -14,6 +14,7 @@ import sqlite3
 import subprocess
 import sys
 import sysconfig
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -280,6 +281,16 @@ def layout(root: Path, keep: int = 2) -> upgrader.Layout:
     )
 
 
+def fake_wheel(path: Path, name: str = "koprogo-node", version: str = "") -> Path:
+    """A wheel holding only its METADATA: enough for the checks before install."""
+    version = version or path.name.split("-")[1]
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr(
+            f"x-{version}.dist-info/METADATA", f"Name: {name}\nVersion: {version}\n"
+        )
+    return path
+
+
 @pytest.mark.parametrize(
     "name, version",
     [
@@ -289,8 +300,7 @@ def layout(root: Path, keep: int = 2) -> upgrader.Layout:
 )
 def test_the_release_is_named_by_the_wheels_version(tmp_path, name, version):
     """releases/<version> takes the version from the wheel's file name."""
-    wheel = tmp_path / name
-    wheel.touch()
+    wheel = fake_wheel(tmp_path / name, version=version)
 
     assert version == upgrader.wheel_version(wheel)
 
@@ -324,8 +334,7 @@ def test_upgrading_to_the_current_release_is_refused(tmp_path):
     (where.releases / "0.2.0" / "bin").mkdir(parents=True)
     (where.releases / "0.2.0" / "bin" / "koprogo-node").touch()
     upgrader.switch(where, where.releases / "0.2.0")
-    wheel = tmp_path / "koprogo_node-0.2.0-py3-none-any.whl"
-    wheel.touch()
+    wheel = fake_wheel(tmp_path / "koprogo_node-0.2.0-py3-none-any.whl")
 
     with pytest.raises(upgrader.UpgradeError, match="already the current one"):
         upgrader.upgrade(where, wheel, [])
@@ -347,3 +356,44 @@ def test_two_upgrades_never_interleave(tmp_path):
         with pytest.raises(upgrader.UpgradeError, match="another upgrade"):
             with upgrader._exclusive(tmp_path):
                 pass
+
+
+@pytest.mark.parametrize(
+    "name, metadata, refusal",
+    [
+        ("koprogo_node-.-py3-none-any.whl", None, "not a release version"),
+        ("koprogo_node-..-py3-none-any.whl", None, "not a release version"),
+        ("click-8.5.1-py3-none-any.whl", ("click", "8.5.1"), "a wheel of click"),
+        ("koprogo_node-0.9.0-py3-none-any.whl", ("koprogo-node", "0.1.0"), "holds"),
+        ("koprogo_node-0.9.0-py3-none-any.whl", "not a zip", "not a readable wheel"),
+    ],
+)
+def test_a_wheel_that_is_not_a_release_changes_nothing(
+    tmp_path, name, metadata, refusal
+):
+    """Checked before anything is installed, stopped or removed."""
+    where = layout(tmp_path)
+    (where.releases / "0.1.0" / "bin").mkdir(parents=True)
+    (where.releases / "0.1.0" / "bin" / "koprogo-node").touch()
+    upgrader.switch(where, where.releases / "0.1.0")
+    wheel = tmp_path / name
+    if isinstance(metadata, tuple):
+        fake_wheel(wheel, *metadata)
+    else:
+        wheel.write_text(metadata or "")
+
+    with pytest.raises(upgrader.UpgradeError, match=refusal):
+        upgrader.upgrade(where, wheel, [])
+
+    assert ["0.1.0"] == [p.name for p in where.releases.iterdir()]
+    assert "releases/0.1.0" == os.readlink(where.link)
+
+
+def test_a_missing_wheelhouse_is_refused_before_anything_is_done(tmp_path):
+    where = layout(tmp_path)
+    wheel = fake_wheel(tmp_path / "koprogo_node-0.2.0-py3-none-any.whl")
+
+    with pytest.raises(upgrader.UpgradeError, match="no such wheelhouse"):
+        upgrader.upgrade(where, wheel, [tmp_path / "nowhere"])
+
+    assert not where.releases.exists()
