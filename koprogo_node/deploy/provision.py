@@ -405,23 +405,32 @@ def _run(command: list[str]) -> str:
     help="Provision the system installed under this directory.",
 )
 @click.option("--force", is_flag=True, help="Run even if already provisioned.")
-def main(root: Path, force: bool) -> None:
+@click.option(
+    "--keys-only",
+    is_flag=True,
+    help="Only add the technicians' SSH keys from the boot partition (any boot).",
+)
+def main(root: Path, force: bool, keys_only: bool) -> None:
     """Give this node its own keys, passwords and host name (first boot).
 
     \b
     Examples:
       koprogo-node-firstboot                 # what the first-boot unit runs
       koprogo-node-firstboot --root /mnt/sd  # a card mounted on another machine
+      koprogo-node-firstboot --keys-only     # what koprogo-node-keys runs
     """
     from ..logs import configure
 
     configure("info", "auto")
     layout = Layout(root)
+    if os.geteuid() != 0:
+        raise click.ClickException("provisioning must run as root")
+    if keys_only:
+        _add_keys(layout)
+        return
     if layout.stamp.exists() and not force:
         click.echo(f"already provisioned ({layout.stamp}); --force to redo")
         return
-    if os.geteuid() != 0:
-        raise click.ClickException("first-boot provisioning must run as root")
     try:
         done = provision(layout, live=root == Path("/"))
     except StepFailed as exc:
@@ -430,3 +439,12 @@ def main(root: Path, force: bool) -> None:
         raise click.ClickException(f"{exc.args[0]}; will retry at the next boot")
     for name, result in done.items():
         click.echo(f"{name}: {result}")
+
+
+def _add_keys(layout: Layout) -> None:
+    """Keys put on the card after first boot: how a locked-out team gets in."""
+    try:
+        click.echo(f"technicians: {authorize_technicians(layout)}")
+    except (StepFailed, KoprogoError, OSError) as exc:
+        log.error("provision_step_failed", step="technicians", error=str(exc))
+        raise click.ClickException(str(exc)) from exc

@@ -233,6 +233,21 @@ def test_what_is_not_a_public_key_is_refused_kept_and_not_shown(tmp_path, conten
     assert [] == authorized(layout)
 
 
+def test_keys_put_on_the_card_after_first_boot_let_the_team_back_in(tmp_path):
+    layout = image_tree(tmp_path / "tree")
+    assert 0 == firstboot(layout.root).returncode
+    key, _ = key_pair(tmp_path)
+    layout.boot_keys.write_text(key + "\n")
+
+    plain = firstboot(layout.root)
+    keys_only = firstboot(layout.root, "--keys-only")
+
+    assert "already provisioned" in plain.stdout
+    assert 0 == keys_only.returncode, keys_only.stderr
+    assert [key] == authorized(layout)
+    assert not layout.boot_keys.exists()
+
+
 def test_the_daemon_logs_in_to_the_broker_even_after_a_refused_config(tmp_path):
     """A refused installer's file, fixed at the next boot, gets the password."""
     layout = image_tree(tmp_path / "tree")

@@ -73,6 +73,7 @@ def test_the_broker_and_ssh_are_installed_and_every_unit_enabled(tree):
         "koprogo-node.service",
         "koprogo-node-firstboot.service",
         "koprogo-node-backup.timer",
+        "koprogo-node-keys.service",
         "mosquitto.service",
         "ssh.service",
     )
