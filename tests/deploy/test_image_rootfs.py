@@ -249,8 +249,12 @@ def test_the_console_shows_the_setup_code(two_boots):
         assert f"One-time setup code: {code}" in journal
 
 
-# A simulated building, so that the ledger holds blocks when the upgrade runs.
+# A simulated building, so that the ledger holds blocks when the upgrade runs,
+# committed every 2 s rather than every 30.
 SIMULATED = """
+[ledger]
+batch_ms = 2000
+
 [[sources]]
 type = "simulated"
 name = "sim"
