@@ -38,6 +38,7 @@ __all__ = [
     "load",
     "plain_data",
     "from_mapping",
+    "parse",
     "resolve_config_path",
     "resolve_data_dir",
 ]
@@ -58,10 +59,16 @@ def load(path: Path | None) -> Config:
         raise ConfigError(f"{path}: no such file") from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from exc
+    return parse(text, path)
+
+
+def parse(text: str, origin: Path | str = "") -> Config:
+    """Validate configuration text read from `origin` (named in errors)."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+        where = f"{origin}: " if origin else ""
+        raise ConfigError(f"{where}not valid TOML: {exc}") from exc
     return from_mapping(data)
 
 

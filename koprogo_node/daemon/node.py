@@ -34,6 +34,8 @@ from .systime import boot_id, system_clock
 from .taps import Taps
 
 log = structlog.get_logger(__name__)
+# Asked of systemd each time the ledger reports a slow start as progressing.
+EXTEND_START_S = 60
 
 
 @dataclass
@@ -78,13 +80,20 @@ class Node:
         self.clock = clock or system_clock(config.time.trust)
         self.wall = wall  # real time for gossip, even when `clock` is simulated
         self.stats = IngestStats()
+        self.notifier = Notifier()
         self.writer = LedgerWriter(
-            data_dir, config.ledger, self.clock, boot_id(), self.stats
+            data_dir,
+            config.ledger,
+            self.clock,
+            boot_id(),
+            self.stats,
+            # A backup or a migration before opening: not stuck, only slow
+            # (systemd's start timeout is 90 s by default).
+            keep_waiting=lambda: self.notifier.extend_start(EXTEND_START_S),
         )
         # Built now, so that a driver's configuration error stops the node
         # before it opens anything.
         self.sources = [build_source(c) for c in config.sources]
-        self.notifier = Notifier()
         self.stop_event = asyncio.Event()
         self.view: NodeView | None = None
         self.web_url: str | None = None

@@ -49,5 +49,9 @@ class Notifier:
     def watchdog(self) -> None:
         self.send("WATCHDOG=1")
 
+    def extend_start(self, seconds: int) -> None:
+        """Ask for `seconds` more before the start times out (slow but busy)."""
+        self.send(f"EXTEND_TIMEOUT_USEC={seconds * 1_000_000}")
+
     def stopping(self) -> None:
         self.send("STOPPING=1")

@@ -131,9 +131,7 @@ def adopt_boot_config(layout: Layout) -> str:
     if not text.strip():
         raise StepFailed(f"{given} is empty, not installed")
     try:
-        node_config.from_mapping(tomllib.loads(text))
-    except tomllib.TOMLDecodeError as exc:
-        raise StepFailed(f"{given} is not valid TOML, not installed: {exc}") from exc
+        node_config.parse(text)
     except ConfigError as exc:
         raise StepFailed(f"{given} is not valid, not installed: {exc}") from exc
     _write(layout.config, text, mode=0o640, group=_id(layout, "group", NODE_USER))

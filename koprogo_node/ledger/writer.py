@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import aiosqlite
@@ -28,7 +28,6 @@ from ..config.model import LedgerConfig
 from ..core.clock import Clock
 from ..core.ingest import Accepted, Refused
 from ..core.readings import Kind, Quality, Reading
-from ..daemon.sdnotify import Notifier
 from ..errors import KoprogoError, LedgerError
 from . import backup as backups
 from .anchor import write_anchor
@@ -44,10 +43,9 @@ log = structlog.get_logger(__name__)
 PRUNE_EVERY_S = 3600.0
 REJECTS_ONLY_EVERY_S = 60.0
 YIELD_EVERY_READINGS = 1000
-# While a backup or a migration delays the start, systemd is asked every
-# EXTEND_EVERY_S for EXTEND_BY_S more, so it does not kill a slow but
-# progressing start (TimeoutStartSec defaults to 90 s).
-EXTEND_EVERY_S, EXTEND_BY_S = 10.0, 60
+# While a backup or a migration delays opening, `keep_waiting` is called at
+# most this often (the daemon then asks systemd for more start time).
+KEEP_WAITING_EVERY_S = 10.0
 SQLITE_OPS_PER_CHECK = 100_000
 _OK, _COUNTER = Quality.OK, Kind.COUNTER
 _INSERT_AGGREGATE = "INSERT OR IGNORE INTO aggregates VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
@@ -64,9 +62,11 @@ class LedgerWriter:
         boot_id: str,
         stats: IngestStats,
         migrations: Sequence[Migration] = MIGRATIONS,
+        keep_waiting: Callable[[], None] | None = None,
     ) -> None:
         self.path = data_dir / config.file
         self.migrations = migrations
+        self.keep_waiting = keep_waiting
         self.config = config
         self.clock = clock
         self.boot_id = boot_id
@@ -85,7 +85,9 @@ class LedgerWriter:
         """Take the writer lock, open the database, migrate, load state."""
         self._lock.acquire()
         try:
-            found = await asyncio.to_thread(_prepare, self.path, self.migrations)
+            found = await asyncio.to_thread(
+                _prepare, self.path, self.migrations, self.keep_waiting
+            )
             self._db = await aiosqlite.connect(self.path, isolation_level=None)
             await self._db.execute("PRAGMA synchronous=FULL")
             await self._db.execute("PRAGMA wal_autocheckpoint=4000")
@@ -368,7 +370,11 @@ def _load(path: Path) -> LedgerState:
         conn.close()
 
 
-def _prepare(path: Path, migrations: Sequence[Migration]) -> int:
+def _prepare(
+    path: Path,
+    migrations: Sequence[Migration],
+    keep_waiting: Callable[[], None] | None = None,
+) -> int:
     """Switch the file to WAL, back it up if it needs migrating, migrate it.
 
     Returns the version found. Raises LedgerError, the file untouched, when
@@ -381,7 +387,7 @@ def _prepare(path: Path, migrations: Sequence[Migration]) -> int:
         found, target = schema_version(conn), len(migrations)
         if found >= target:
             return migrate(conn, migrations)  # refuses a newer schema
-        starting = _StartExtension()
+        starting = _Throttled(keep_waiting)
         saved = _backup_before(path, found, target, starting) if found else None
         conn.set_progress_handler(starting, SQLITE_OPS_PER_CHECK)
         try:
@@ -397,7 +403,7 @@ def _prepare(path: Path, migrations: Sequence[Migration]) -> int:
 
 
 def _backup_before(
-    path: Path, found: int, target: int, starting: _StartExtension
+    path: Path, found: int, target: int, starting: _Throttled
 ) -> Path | None:
     """Take (or find, after a failed attempt) the copy to fall back on."""
     try:
@@ -449,22 +455,22 @@ def _failed(path: Path, exc: MigrationFailed, saved: Path | None) -> MigrationFa
     )
 
 
-class _StartExtension:
-    """Asks systemd for more start time, at most every EXTEND_EVERY_S.
+class _Throttled:
+    """Calls `keep_waiting` at most every KEEP_WAITING_EVERY_S.
 
     Called as a backup's progress and as SQLite's progress handler, whose
     zero return lets the statement go on.
     """
 
-    def __init__(self) -> None:
-        self._notifier = Notifier()
+    def __init__(self, keep_waiting: Callable[[], None] | None) -> None:
+        self._keep_waiting = keep_waiting
         self._next_s = 0.0
 
     def __call__(self, *_progress: int) -> int:
         now = time.monotonic()
-        if now >= self._next_s:
-            self._next_s = now + EXTEND_EVERY_S
-            self._notifier.send(f"EXTEND_TIMEOUT_USEC={EXTEND_BY_S * 1_000_000}")
+        if self._keep_waiting is not None and now >= self._next_s:
+            self._next_s = now + KEEP_WAITING_EVERY_S
+            self._keep_waiting()
         return 0
 
 

@@ -282,7 +282,7 @@ class _Pages:
         setup_needed = not request.app[AUTH].users.has_admin()
         code = None
         if setup_needed and _from_this_machine(request):
-            code = getattr(request.app[self.view_key], "setup_code", None)
+            code = request.app[self.view_key].setup_code
         return self._render(
             request, "login", next=wanted, setup_needed=setup_needed, setup_code=code
         )

@@ -16,6 +16,8 @@ import time
 import pytest
 
 from koprogo_node.config.model import LedgerConfig
+from koprogo_node.daemon.node import EXTEND_START_S
+from koprogo_node.daemon.sdnotify import Notifier
 from koprogo_node.ledger import backup as backups
 from koprogo_node.ledger.schema import (
     MIGRATIONS,
@@ -351,6 +353,7 @@ async def test_systemd_is_asked_for_more_start_time(
     monkeypatch.setenv("NOTIFY_SOCKET", str(address))
 
     writer = opened(data_dir, (*MIGRATIONS, NOTES))
+    writer.keep_waiting = lambda: Notifier().extend_start(EXTEND_START_S)
     await writer.open()
     await writer.close()
 
